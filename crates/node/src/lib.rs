@@ -1,0 +1,4 @@
+//! The tokio driver that runs spore's sans-IO cores for real: sockets, timers, disk, persistence.
+//!
+//! This crate owns everything the cores must not touch: sockets, the clock, tasks and the disk.
+//! Each subsystem has its own module; the cores it drives live in their own crates.
