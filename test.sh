@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export SPORE_SHARED="${SPORE_SHARED:-$(cd .. && pwd)/shared}"
 [ -d "$SPORE_SHARED" ] || { echo "error: ../shared not found (set SPORE_SHARED)" >&2; exit 1; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 echo "== installing reference peers and tools"
-if [ "$(id -u)" -eq 0 ]; then
-  bash "$SPORE_SHARED/peers/install.sh"
-else
-  sudo bash "$SPORE_SHARED/peers/install.sh"
+as_root bash "$SPORE_SHARED/peers/install.sh"
+# Headless Chromium renders the tracker's web page in its test.
+if ! command -v chromium >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
