@@ -110,7 +110,8 @@ struct SourceFile {
 }
 
 /// Creates a torrent of the file or directory at `path`. `progress` is called from the hashing
-/// threads with the number of bytes each finished piece covered.
+/// threads with the number of content bytes each finished piece read; they add up to the sum of
+/// the file sizes.
 pub fn create_torrent(
     path: &Path,
     options: &CreateOptions,

@@ -37,8 +37,8 @@ pub(crate) struct PieceHashes {
     pub v2: Option<Sha256Hash>,
 }
 
-/// Hashes every piece in parallel; `progress` receives the number of bytes each finished piece
-/// covered.
+/// Hashes every piece in parallel; `progress` receives the number of content bytes (pad files
+/// not counted) each finished piece read.
 pub(crate) fn hash_pieces(
     content: &Content<'_>,
     v1: bool,
@@ -49,9 +49,8 @@ pub(crate) fn hash_pieces(
     (0..num_pieces)
         .into_par_iter()
         .map_init(Reader::default, |reader, piece| {
-            let hashes = hash_piece(content, reader, piece, v1, v2)?;
-            let start = piece * content.piece_length;
-            progress((content.total_size - start).min(content.piece_length));
+            let (hashes, read) = hash_piece(content, reader, piece, v1, v2)?;
+            progress(read);
             Ok(hashes)
         })
         .collect()
@@ -63,7 +62,7 @@ fn hash_piece(
     piece: u64,
     v1: bool,
     v2: bool,
-) -> Result<PieceHashes, Error> {
+) -> Result<(PieceHashes, u64), Error> {
     let start = piece * content.piece_length;
     let end = (start + content.piece_length).min(content.total_size);
     let mut sha1 = v1.then(Sha1::new);
@@ -80,11 +79,12 @@ fn hash_piece(
     let v2_end = v2_file.map_or(start, |f| (f.offset + f.length).min(end));
     let mut blocks = Vec::new();
     let mut pos = start;
+    let mut read = 0;
     while pos < end {
         let len = (end - pos).min(READ_CHUNK_BYTES) as usize;
         let mut buf = std::mem::take(&mut reader.buf);
         buf.resize(len, 0);
-        reader.read_stream(content, pos, &mut buf)?;
+        read += reader.read_stream(content, pos, &mut buf)?;
         if let Some(sha1) = &mut sha1 {
             sha1.update(&buf);
         }
@@ -94,10 +94,11 @@ fn hash_piece(
         reader.buf = buf;
         pos += len as u64;
     }
-    Ok(PieceHashes {
+    let hashes = PieceHashes {
         v1: sha1.map(|h| h.finalize().into()),
         v2: v2_file.map(|f| piece_hash_from_blocks(&blocks, content.piece_length, f.length)),
-    })
+    };
+    Ok((hashes, read))
 }
 
 /// One worker's read state: its buffer and the file it has open.
@@ -108,13 +109,15 @@ struct Reader {
 }
 
 impl Reader {
-    /// Fills `out` with the stream bytes at `pos`: file data, zeros for pad files.
+    /// Fills `out` with the stream bytes at `pos`: file data, zeros for pad files. Returns the
+    /// number of bytes read from files.
     fn read_stream(
         &mut self,
         content: &Content<'_>,
         pos: u64,
         out: &mut [u8],
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
+        let mut from_files = 0;
         let mut index = content
             .files
             .partition_point(|f| f.offset + f.length <= pos);
@@ -127,12 +130,15 @@ impl Reader {
             let target = &mut out[done..done + len];
             match &content.disk[index] {
                 None => target.fill(0),
-                Some(path) => self.read_file(index, path, in_file, target)?,
+                Some(path) => {
+                    self.read_file(index, path, in_file, target)?;
+                    from_files += len as u64;
+                }
             }
             done += len;
             index += 1;
         }
-        Ok(())
+        Ok(from_files)
     }
 
     fn read_file(

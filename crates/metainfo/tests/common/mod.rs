@@ -50,3 +50,31 @@ pub fn libtorrent_hashes(torrent: &std::path::Path) -> (String, String) {
     let mut lines = out.lines().map(str::to_string);
     (lines.next().unwrap(), lines.next().unwrap())
 }
+
+/// libtorrent's info-hashes (v1, v2 as hex or "None") for a torrent it creates itself from
+/// `path` with the given piece length and `create_torrent` flags expression (e.g.
+/// `lt.create_torrent.v1_only`), optionally private.
+pub fn libtorrent_create(
+    path: &std::path::Path,
+    piece_length: u64,
+    flags: &str,
+    private: bool,
+) -> (String, String) {
+    let script = format!(
+        "import os, sys, libtorrent as lt\n\
+         src = os.path.abspath(sys.argv[1])\n\
+         fs = lt.file_storage()\n\
+         lt.add_files(fs, src)\n\
+         ct = lt.create_torrent(fs, {piece_length}, flags={flags})\n\
+         ct.set_priv({priv})\n\
+         lt.set_piece_hashes(ct, os.path.dirname(src))\n\
+         ti = lt.torrent_info(lt.bencode(ct.generate()))\n\
+         ih = ti.info_hashes()\n\
+         print(str(ih.v1) if ih.has_v1() else 'None')\n\
+         print(str(ih.v2) if ih.has_v2() else 'None')\n",
+        priv = if private { "True" } else { "False" },
+    );
+    let out = python(&script, &[path.to_str().expect("UTF-8 path")]);
+    let mut lines = out.lines().map(str::to_string);
+    (lines.next().unwrap(), lines.next().unwrap())
+}
