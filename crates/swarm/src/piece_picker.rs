@@ -1,0 +1,469 @@
+//! Which blocks to ask a peer for next.
+//!
+//! Order of preference, for a peer that has some of what we lack:
+//! 1. blocks of pieces already started (finish what is started: fewer half-done pieces);
+//! 2. while fewer than [`RANDOM_FIRST_PIECES`] pieces are complete, a random piece (rare pieces
+//!    are slow to come by, and the first piece matters most for having something to trade);
+//! 3. the rarest piece, ties broken by the seeded generator — or, in sequential mode, the lowest
+//!    missing piece at or after the playback position;
+//! 4. end-game: once every missing block is requested, blocks requested from other peers too
+//!    (at most [`ENDGAME_DUPLICATES_MAX`] requests per block), cancelled when the first arrives.
+//!
+//! Invariants: a piece is in `in_progress` iff it is missing, not verifying, and some block of it
+//! was requested or received; `availability[i]` counts connected peers that have piece `i`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sansio::{Rng, RngExt};
+use wire::{BlockRequest, BLOCK_LEN};
+
+use crate::{Bitfield, Error, PeerKey};
+
+/// Complete pieces below which new pieces are picked at random rather than rarest first.
+pub const RANDOM_FIRST_PIECES: u32 = 4;
+/// Most outstanding requests for one block in end-game mode.
+pub const ENDGAME_DUPLICATES_MAX: usize = 2;
+
+/// Piece and block sizes of a torrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    piece_len: u32,
+    total_len: u64,
+    piece_count: u32,
+}
+
+impl Geometry {
+    /// Pieces of `piece_len` bytes (the last one shorter) covering `total_len` bytes.
+    pub fn new(piece_len: u32, total_len: u64) -> Result<Geometry, Error> {
+        if piece_len == 0 || total_len == 0 {
+            return Err(Error::BadGeometry);
+        }
+        let piece_count = u32::try_from(total_len.div_ceil(u64::from(piece_len)))
+            .map_err(|_| Error::BadGeometry)?;
+        Ok(Geometry {
+            piece_len,
+            total_len,
+            piece_count,
+        })
+    }
+
+    /// Number of pieces.
+    pub fn piece_count(&self) -> u32 {
+        self.piece_count
+    }
+
+    /// Nominal piece length.
+    pub fn piece_len(&self) -> u32 {
+        self.piece_len
+    }
+
+    /// Total content length.
+    pub fn total_len(&self) -> u64 {
+        self.total_len
+    }
+
+    /// Length of piece `index` (0 beyond the end).
+    pub fn piece_size(&self, index: u32) -> u32 {
+        let start = u64::from(index) * u64::from(self.piece_len);
+        self.total_len
+            .saturating_sub(start)
+            .min(u64::from(self.piece_len)) as u32
+    }
+
+    /// Number of blocks in piece `index`.
+    pub fn block_count(&self, index: u32) -> u32 {
+        self.piece_size(index).div_ceil(BLOCK_LEN)
+    }
+
+    /// Block `block` of piece `index`.
+    pub fn block(&self, index: u32, block: u32) -> BlockRequest {
+        let begin = block * BLOCK_LEN;
+        BlockRequest {
+            index,
+            begin,
+            length: (self.piece_size(index) - begin).min(BLOCK_LEN),
+        }
+    }
+}
+
+/// How new pieces are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PickMode {
+    /// Rarest first with random tie-breaks (the default).
+    RarestFirst,
+    /// Streaming: the lowest missing piece at or after `position` first.
+    Sequential {
+        /// The playback position, as a piece index.
+        position: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum BlockState {
+    Missing,
+    Requested(Vec<PeerKey>),
+    Received,
+}
+
+#[derive(Clone, Debug)]
+struct InProgress {
+    blocks: Vec<BlockState>,
+    received: u32,
+    contributors: BTreeSet<PeerKey>,
+}
+
+/// What became of a received block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Not wanted (already have it, or never asked): discard the data.
+    Unwanted,
+    /// Stored; `others` had it requested too (cancel there); `piece_complete` asks for a hash check.
+    Accepted {
+        /// Peers with the same block outstanding (end-game).
+        others: Vec<PeerKey>,
+        /// Whether every block of the piece has now arrived.
+        piece_complete: bool,
+    },
+}
+
+/// The piece picker of one torrent.
+#[derive(Clone, Debug)]
+pub struct PiecePicker {
+    geometry: Geometry,
+    have: Bitfield,
+    availability: Vec<u32>,
+    in_progress: BTreeMap<u32, InProgress>,
+    verifying: BTreeSet<u32>,
+    mode: PickMode,
+}
+
+impl PiecePicker {
+    /// A picker for a torrent of which `have` is already verified.
+    pub fn new(geometry: Geometry, have: Bitfield) -> PiecePicker {
+        PiecePicker {
+            availability: vec![0; geometry.piece_count() as usize],
+            geometry,
+            have,
+            in_progress: BTreeMap::new(),
+            verifying: BTreeSet::new(),
+            mode: PickMode::RarestFirst,
+        }
+    }
+
+    /// Pieces verified so far.
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// Switches between rarest-first and sequential picking.
+    pub fn set_mode(&mut self, mode: PickMode) {
+        self.mode = mode;
+    }
+
+    /// A peer has these pieces (bitfield or have-all on connect).
+    pub fn add_availability(&mut self, has: &Bitfield) {
+        for i in has.iter_set() {
+            self.availability[i as usize] += 1;
+        }
+    }
+
+    /// A peer that had these pieces left.
+    pub fn remove_availability(&mut self, has: &Bitfield) {
+        for i in has.iter_set() {
+            let count = &mut self.availability[i as usize];
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// A peer announced one more piece.
+    pub fn add_piece_availability(&mut self, index: u32) {
+        if let Some(count) = self.availability.get_mut(index as usize) {
+            *count += 1;
+        }
+    }
+
+    /// Whether `peer_has` includes a piece we still need.
+    pub fn is_interesting(&self, peer_has: &Bitfield) -> bool {
+        peer_has.iter_set().any(|i| !self.have.get(i))
+    }
+
+    fn wanted(&self, index: u32) -> bool {
+        !self.have.get(index) && !self.verifying.contains(&index)
+    }
+
+    /// Up to `count` blocks to request from `peer`, restricted to `allowed` pieces when the peer
+    /// chokes us (BEP 6 allowed fast). Marks them requested.
+    pub fn pick(
+        &mut self,
+        peer: PeerKey,
+        peer_has: &Bitfield,
+        allowed: Option<&BTreeSet<u32>>,
+        count: usize,
+        rng: &mut Rng,
+    ) -> Vec<BlockRequest> {
+        let mut picked = Vec::new();
+        let eligible =
+            |index: u32| peer_has.get(index) && allowed.is_none_or(|a| a.contains(&index));
+        // 1. Started pieces, unrequested blocks.
+        let started: Vec<u32> = self
+            .in_progress
+            .keys()
+            .copied()
+            .filter(|&i| eligible(i))
+            .collect();
+        for index in started {
+            self.take_missing(peer, index, count, &mut picked);
+        }
+        // 2-3. New pieces.
+        while picked.len() < count {
+            let Some(index) = self.choose_new_piece(&eligible, rng) else {
+                break;
+            };
+            let blocks = vec![BlockState::Missing; self.geometry.block_count(index) as usize];
+            self.in_progress.insert(
+                index,
+                InProgress {
+                    blocks,
+                    received: 0,
+                    contributors: BTreeSet::new(),
+                },
+            );
+            self.take_missing(peer, index, count, &mut picked);
+        }
+        // 4. End-game: nothing left unrequested anywhere.
+        if picked.len() < count && self.all_requested() {
+            for (&index, progress) in self.in_progress.iter_mut() {
+                if !eligible(index) {
+                    continue;
+                }
+                for (b, state) in progress.blocks.iter_mut().enumerate() {
+                    if picked.len() >= count {
+                        break;
+                    }
+                    if let BlockState::Requested(peers) = state {
+                        if peers.len() < ENDGAME_DUPLICATES_MAX && !peers.contains(&peer) {
+                            peers.push(peer);
+                            picked.push(self.geometry.block(index, b as u32));
+                        }
+                    }
+                }
+            }
+        }
+        picked
+    }
+
+    fn all_requested(&self) -> bool {
+        let started_missing = self
+            .in_progress
+            .values()
+            .any(|p| p.blocks.contains(&BlockState::Missing));
+        let unstarted = (0..self.geometry.piece_count())
+            .any(|i| self.wanted(i) && !self.in_progress.contains_key(&i));
+        !started_missing && !unstarted
+    }
+
+    fn take_missing(
+        &mut self,
+        peer: PeerKey,
+        index: u32,
+        count: usize,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        let Some(progress) = self.in_progress.get_mut(&index) else {
+            return;
+        };
+        for (b, state) in progress.blocks.iter_mut().enumerate() {
+            if out.len() >= count {
+                return;
+            }
+            if *state == BlockState::Missing {
+                *state = BlockState::Requested(vec![peer]);
+                out.push(self.geometry.block(index, b as u32));
+            }
+        }
+    }
+
+    fn choose_new_piece(&self, eligible: &impl Fn(u32) -> bool, rng: &mut Rng) -> Option<u32> {
+        let candidates = (0..self.geometry.piece_count())
+            .filter(|&i| self.wanted(i) && !self.in_progress.contains_key(&i) && eligible(i));
+        if let PickMode::Sequential { position } = self.mode {
+            let (after, before): (Vec<u32>, Vec<u32>) = candidates.partition(|&i| i >= position);
+            return after.first().or(before.first()).copied();
+        }
+        let random_phase = self.have.count() < RANDOM_FIRST_PIECES;
+        // Reservoir sampling over the best candidates: uniform among ties, one pass.
+        let mut best: Option<(u32, u32)> = None;
+        let mut ties = 0u32;
+        for index in candidates {
+            let rarity = if random_phase {
+                0
+            } else {
+                self.availability[index as usize]
+            };
+            match best {
+                Some((_, r)) if rarity > r => {}
+                Some((_, r)) if rarity == r => {
+                    ties += 1;
+                    if rng.gen_range(0..ties) == 0 {
+                        best = Some((index, rarity));
+                    }
+                }
+                _ => {
+                    best = Some((index, rarity));
+                    ties = 1;
+                }
+            }
+        }
+        best.map(|(index, _)| index)
+    }
+
+    /// A request to `peer` for `block` ended without data (reject, choke, timeout, disconnect).
+    pub fn on_request_dropped(&mut self, peer: PeerKey, block: &BlockRequest) {
+        let Some(progress) = self.in_progress.get_mut(&block.index) else {
+            return;
+        };
+        let Some(state) = progress.blocks.get_mut((block.begin / BLOCK_LEN) as usize) else {
+            return;
+        };
+        if let BlockState::Requested(peers) = state {
+            peers.retain(|&p| p != peer);
+            if peers.is_empty() {
+                *state = BlockState::Missing;
+            }
+        }
+        if progress.received == 0 && progress.blocks.iter().all(|s| *s == BlockState::Missing) {
+            self.in_progress.remove(&block.index);
+        }
+    }
+
+    /// `peer` delivered `block` (already checked to be a block of this torrent).
+    pub fn on_block_received(&mut self, peer: PeerKey, block: &BlockRequest) -> BlockOutcome {
+        let Some(progress) = self.in_progress.get_mut(&block.index) else {
+            return BlockOutcome::Unwanted;
+        };
+        let slot = (block.begin / BLOCK_LEN) as usize;
+        let others = match &progress.blocks[slot] {
+            BlockState::Received => return BlockOutcome::Unwanted,
+            BlockState::Missing => Vec::new(),
+            BlockState::Requested(peers) => peers.iter().copied().filter(|&p| p != peer).collect(),
+        };
+        progress.blocks[slot] = BlockState::Received;
+        progress.received += 1;
+        progress.contributors.insert(peer);
+        let piece_complete = progress.received as usize == progress.blocks.len();
+        if piece_complete {
+            self.verifying.insert(block.index);
+        }
+        BlockOutcome::Accepted {
+            others,
+            piece_complete,
+        }
+    }
+
+    /// The piece passed its hash check.
+    pub fn on_piece_verified(&mut self, index: u32) {
+        self.verifying.remove(&index);
+        self.in_progress.remove(&index);
+        self.have.set(index);
+    }
+
+    /// The piece failed its hash check: it is fetched again; returns the peers that sent it.
+    pub fn on_piece_failed(&mut self, index: u32) -> BTreeSet<PeerKey> {
+        self.verifying.remove(&index);
+        self.in_progress
+            .remove(&index)
+            .map(|p| p.contributors)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picker(pieces: u32) -> PiecePicker {
+        let geometry = Geometry::new(
+            2 * BLOCK_LEN,
+            u64::from(pieces) * 2 * u64::from(BLOCK_LEN) - 100,
+        )
+        .unwrap();
+        PiecePicker::new(geometry, Bitfield::new(pieces))
+    }
+
+    #[test]
+    fn geometry_last_piece_and_blocks() {
+        let g = Geometry::new(2 * BLOCK_LEN, 5 * u64::from(BLOCK_LEN) - 100).unwrap();
+        assert_eq!(g.piece_count(), 3);
+        assert_eq!(g.piece_size(2), BLOCK_LEN - 100);
+        assert_eq!(g.block(1, 1).length, BLOCK_LEN);
+        assert_eq!(g.block(2, 0).length, BLOCK_LEN - 100);
+    }
+
+    #[test]
+    fn rarest_first_after_random_phase() {
+        let mut p = picker(8);
+        for i in 0..RANDOM_FIRST_PIECES {
+            p.on_piece_verified(i);
+        }
+        let mut common = Bitfield::full(8);
+        for i in 0..RANDOM_FIRST_PIECES {
+            common.set(i);
+        }
+        p.add_availability(&common);
+        p.add_availability(&common);
+        p.add_piece_availability(6);
+        let mut rare_only = Bitfield::new(8);
+        rare_only.set(5);
+        p.add_availability(&rare_only);
+        // Piece 5 is held by 3 peers, 6 by 3, 4 and 7 by 2: rarest are 4 and 7.
+        let mut rng = Rng::from_seed(1);
+        let first = p.pick(PeerKey(1), &common, None, 2, &mut rng);
+        assert!(
+            first.iter().all(|b| b.index == 4 || b.index == 7),
+            "{first:?}"
+        );
+    }
+
+    #[test]
+    fn started_pieces_are_finished_first_and_endgame_duplicates() {
+        let mut p = picker(2);
+        let all = Bitfield::full(2);
+        let mut rng = Rng::from_seed(7);
+        let a = p.pick(PeerKey(1), &all, None, 1, &mut rng);
+        let b = p.pick(PeerKey(2), &all, None, 1, &mut rng);
+        assert_eq!(
+            a[0].index, b[0].index,
+            "second peer continues the started piece"
+        );
+        // Peer 3 takes the other piece, then (end-game) duplicates of the first one's blocks.
+        let rest = p.pick(PeerKey(3), &all, None, 10, &mut rng);
+        assert_eq!(rest.len(), 4);
+        assert_eq!(rest[2..], [a[0], b[0]]);
+        // Blocks of the first piece have two requests each: only the other piece's are left.
+        let dup = p.pick(PeerKey(1), &all, None, 10, &mut rng);
+        assert_eq!(dup, rest[..2]);
+        match p.on_block_received(PeerKey(1), &dup[0]) {
+            BlockOutcome::Accepted { others, .. } => assert_eq!(others.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sequential_mode_follows_position_and_failed_pieces_blame_senders() {
+        let mut p = picker(6);
+        p.set_mode(PickMode::Sequential { position: 3 });
+        let all = Bitfield::full(6);
+        let mut rng = Rng::from_seed(3);
+        let blocks = p.pick(PeerKey(9), &all, None, 4, &mut rng);
+        assert_eq!(
+            blocks.iter().map(|b| b.index).collect::<Vec<_>>(),
+            [3, 3, 4, 4]
+        );
+        for b in &blocks[..2] {
+            p.on_block_received(PeerKey(9), b);
+        }
+        assert_eq!(p.on_piece_failed(3), BTreeSet::from([PeerKey(9)]));
+        let again = p.pick(PeerKey(8), &all, None, 1, &mut rng);
+        assert_eq!(again[0].index, 3);
+    }
+}
