@@ -1,0 +1,226 @@
+//! Files on disk: sparse creation, positional block I/O, piece reads and rechecks.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Layout};
+
+/// A torrent's files under a download directory. Methods take `&self` (positional I/O), so
+/// one `Storage` may be shared by several blocking threads.
+#[derive(Debug)]
+pub struct Storage {
+    root: PathBuf,
+    layout: Layout,
+    /// One handle per file; `None` for pad files and empty files.
+    handles: Vec<Option<File>>,
+}
+
+impl Storage {
+    /// Opens (creating as needed, sparse, at full size) every file of `layout` under `root`.
+    /// Existing files keep their contents; a file already of the right size is not touched.
+    pub fn open(root: &Path, layout: Layout) -> Result<Storage, Error> {
+        let mut handles = Vec::with_capacity(layout.files().len());
+        for slot in layout.files() {
+            let path = root.join(&slot.path);
+            let io = |source| Error::Io {
+                path: path.clone(),
+                source,
+            };
+            if slot.pad {
+                handles.push(None);
+                continue;
+            }
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .or_else(|_| File::open(&path))
+                .map_err(io)?;
+            let current = file.metadata().map_err(io)?.len();
+            if current != slot.length {
+                // set_len extends without writing: a sparse file on every common filesystem.
+                file.set_len(slot.length).map_err(io)?;
+            }
+            handles.push((slot.length > 0).then_some(file));
+        }
+        Ok(Storage {
+            root: root.to_path_buf(),
+            layout,
+            handles,
+        })
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The download directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn check_range(&self, offset: u64, len: u64) -> Result<(), Error> {
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.layout.total_length())
+        {
+            return Err(Error::OutOfRange {
+                offset,
+                len,
+                total: self.layout.total_length(),
+            });
+        }
+        Ok(())
+    }
+
+    fn io_error(&self, file: usize, source: std::io::Error) -> Error {
+        Error::Io {
+            path: self.root.join(&self.layout.files()[file].path),
+            source,
+        }
+    }
+
+    /// Writes `data` at `offset` in the stream; bytes that fall in pad files are dropped.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        self.check_range(offset, data.len() as u64)?;
+        for (file, file_offset, at, len) in self.layout.spans(offset, data.len() as u64) {
+            if let Some(handle) = &self.handles[file] {
+                handle
+                    .write_all_at(&data[at..at + len], file_offset)
+                    .map_err(|e| self.io_error(file, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `offset` in the stream; pad files read as zeros.
+    pub fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+        self.check_range(offset, len)?;
+        let mut out = vec![0u8; len as usize];
+        for (file, file_offset, at, span) in self.layout.spans(offset, len) {
+            if let Some(handle) = &self.handles[file] {
+                handle
+                    .read_exact_at(&mut out[at..at + span], file_offset)
+                    .map_err(|e| self.io_error(file, e))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a block at `begin` within piece `index`.
+    pub fn write_block(&self, index: u32, begin: u32, data: &[u8]) -> Result<(), Error> {
+        let (start, piece_len) = self.layout.piece_range(index);
+        if u64::from(begin) + data.len() as u64 > piece_len {
+            return Err(Error::OutOfRange {
+                offset: start + u64::from(begin),
+                len: data.len() as u64,
+                total: self.layout.total_length(),
+            });
+        }
+        self.write_at(start + u64::from(begin), data)
+    }
+
+    /// Reads a block at `begin` within piece `index`.
+    pub fn read_block(&self, index: u32, begin: u32, len: u32) -> Result<Vec<u8>, Error> {
+        let (start, piece_len) = self.layout.piece_range(index);
+        if u64::from(begin) + u64::from(len) > piece_len {
+            return Err(Error::OutOfRange {
+                offset: start + u64::from(begin),
+                len: u64::from(len),
+                total: self.layout.total_length(),
+            });
+        }
+        self.read_at(start + u64::from(begin), u64::from(len))
+    }
+
+    /// The whole of piece `index`, pad bytes included (what the piece hashes cover).
+    pub fn read_piece(&self, index: u32) -> Result<Vec<u8>, Error> {
+        let (start, len) = self.layout.piece_range(index);
+        self.read_at(start, len)
+    }
+
+    /// Flushes written data to disk.
+    pub fn sync(&self) -> Result<(), Error> {
+        for (file, handle) in self.handles.iter().enumerate() {
+            if let Some(handle) = handle {
+                handle.sync_data().map_err(|e| self.io_error(file, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every piece with `verify(index, data)`; returns which pieces are good.
+    pub fn recheck(&self, mut verify: impl FnMut(u32, &[u8]) -> bool) -> Result<Vec<bool>, Error> {
+        (0..self.layout.piece_count())
+            .map(|i| Ok(verify(i, &self.read_piece(i)?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FileSlot;
+
+    fn layout() -> Layout {
+        let slot = |path: &str, offset, length, pad| FileSlot {
+            path: path.into(),
+            offset,
+            length,
+            pad,
+        };
+        Layout::new(
+            vec![
+                slot("t/a", 0, 10, false),
+                slot("t/.pad/6", 10, 6, true),
+                slot("t/sub/b", 16, 20, false),
+                slot("t/empty", 36, 0, false),
+            ],
+            16,
+        )
+    }
+
+    #[test]
+    fn writes_land_in_files_and_pads_stay_virtual() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), layout()).unwrap();
+        let stream: Vec<u8> = (1..=36).collect();
+        let mut expected = stream.clone();
+        expected[10..16].fill(0);
+        storage.write_block(0, 0, &stream[..16]).unwrap();
+        storage.write_block(1, 0, &stream[16..32]).unwrap();
+        storage.write_block(2, 0, &stream[32..]).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("t/a")).unwrap(),
+            &stream[..10]
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("t/sub/b")).unwrap(),
+            &stream[16..]
+        );
+        assert!(!dir.path().join("t/.pad").exists());
+        assert!(dir.path().join("t/empty").exists());
+        assert_eq!(storage.read_piece(0).unwrap(), &expected[..16]);
+        assert_eq!(storage.read_block(2, 1, 3).unwrap(), &stream[33..36]);
+        assert!(storage.read_block(2, 2, 3).is_err());
+        assert!(storage.write_at(30, &[0; 7]).is_err());
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_recheck_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), layout()).unwrap();
+        storage.write_block(1, 0, &[7; 16]).unwrap();
+        drop(storage);
+        let storage = Storage::open(dir.path(), layout()).unwrap();
+        let good = storage.recheck(|_, data| data == [7; 16]).unwrap();
+        assert_eq!(good, [false, true, false]);
+    }
+}
