@@ -105,7 +105,10 @@ impl LookupReport {
         latencies_ms.sort_by(f64::total_cmp);
         let pct = |p: f64| {
             let last = latencies_ms.len().saturating_sub(1) as f64;
-            latencies_ms.get((last * p).round() as usize).copied().unwrap_or(0.0)
+            latencies_ms
+                .get((last * p).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
         };
         self.latency_ms_p50_p90_p99 = [pct(0.5), pct(0.9), pct(0.99)];
         for &ms in latencies_ms.iter() {
@@ -121,11 +124,23 @@ impl LookupReport {
 impl Report {
     /// The report as a plain-text table, one row per network size.
     pub fn summary_table(&self) -> String {
-        let mut out = format!("scenario {:?}, seed {}\n", self.scenario.name, self.scenario.seed);
+        let mut out = format!(
+            "scenario {:?}, seed {}\n",
+            self.scenario.name, self.scenario.seed
+        );
         let _ = writeln!(
             out,
             "{:>8} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>9} {:>12} {:>10}",
-            "nodes", "lookups", "success", "overlap", "mean hops", "p50 ms", "p99 ms", "items", "events", "MB sent"
+            "nodes",
+            "lookups",
+            "success",
+            "overlap",
+            "mean hops",
+            "p50 ms",
+            "p99 ms",
+            "items",
+            "events",
+            "MB sent"
         );
         for run in &self.runs {
             let l = &run.lookups;

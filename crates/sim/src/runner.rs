@@ -17,6 +17,9 @@ use crate::scenario::Scenario;
 /// The bootstrap node every joining node contacts; it never leaves.
 const BOOTSTRAP: NodeHandle = NodeHandle(0);
 
+/// Time left for a round of gets to finish before the run ends.
+const GET_MARGIN: Duration = Duration::from_secs(60);
+
 /// Something the runner scheduled for itself.
 #[derive(Debug)]
 enum Action {
@@ -65,6 +68,7 @@ struct Run<'a> {
     items: Vec<Item>,
     pending: BTreeMap<(NodeHandle, QueryId), Pending>,
     start: Timestamp,
+    end: Timestamp,
     report: RunReport,
     overlap_sum: f64,
     hop_sum: u64,
@@ -96,7 +100,8 @@ impl<'a> Run<'a> {
                 Behaviour::Silent
             } else if draw < adversaries.silent + adversaries.drop_queries {
                 Behaviour::DropQueries
-            } else if draw < adversaries.silent + adversaries.drop_queries + adversaries.wrong_nodes {
+            } else if draw < adversaries.silent + adversaries.drop_queries + adversaries.wrong_nodes
+            {
                 Behaviour::WrongNodes
             } else {
                 Behaviour::Honest
@@ -137,6 +142,8 @@ impl<'a> Run<'a> {
             items,
             pending: BTreeMap::new(),
             start: Timestamp::ZERO + Duration::from_secs(scenario.warmup_secs),
+            end: Timestamp::ZERO
+                + Duration::from_secs(scenario.warmup_secs + scenario.duration_secs),
             report: RunReport {
                 nodes,
                 duration_secs: scenario.duration_secs,
@@ -153,7 +160,8 @@ impl<'a> Run<'a> {
         self.join(BOOTSTRAP);
         for n in 1..self.engine.slots() {
             let at = warmup.mul_f64(self.rng.gen::<f64>() * 0.9);
-            self.engine.schedule(Timestamp::ZERO + at, Action::Join(NodeHandle(n)));
+            self.engine
+                .schedule(Timestamp::ZERO + at, Action::Join(NodeHandle(n)));
         }
         if self.scenario.lookups.per_sec > 0.0 {
             self.engine.schedule(self.start, Action::Lookup);
@@ -167,7 +175,7 @@ impl<'a> Run<'a> {
                 self.engine.schedule(at, Action::Republish);
             }
         }
-        let end = self.start + Duration::from_secs(self.scenario.duration_secs);
+        let end = self.end;
         let total = end.saturating_since(Timestamp::ZERO);
         let mut next_tick = Timestamp::ZERO;
         loop {
@@ -205,10 +213,15 @@ impl<'a> Run<'a> {
             Action::Lookup => {
                 let target = NodeId::random(&mut self.rng);
                 if let Some(node) = self.pick_honest() {
-                    self.command(node, Command::FindNode(target), true, Pending::Lookup {
-                        target,
-                        started: now,
-                    });
+                    self.command(
+                        node,
+                        Command::FindNode(target),
+                        true,
+                        Pending::Lookup {
+                            target,
+                            started: now,
+                        },
+                    );
                     self.report.lookups.issued += 1;
                 }
                 let gap = exponential(&mut self.rng, 1.0 / self.scenario.lookups.per_sec as f32);
@@ -221,7 +234,9 @@ impl<'a> Run<'a> {
                         self.command(node, Command::Put { item, cas: None }, false, Pending::Put);
                     }
                 }
-                if let (Action::Republish, Some(secs)) = (action, self.scenario.items.republish_secs) {
+                if let (Action::Republish, Some(secs)) =
+                    (action, self.scenario.items.republish_secs)
+                {
                     self.engine
                         .schedule(now + Duration::from_secs(secs), Action::Republish);
                 }
@@ -234,11 +249,19 @@ impl<'a> Run<'a> {
                 });
                 for target in self.items.iter().map(Item::target).collect::<Vec<_>>() {
                     if let Some(node) = self.pick_honest() {
-                        self.command(node, Command::GetImmutable(target), false, Pending::Get { round });
+                        self.command(
+                            node,
+                            Command::GetImmutable(target),
+                            false,
+                            Pending::Get { round },
+                        );
                     }
                 }
-                let every = Duration::from_secs(self.scenario.items.check_every_secs);
-                self.engine.schedule(now + every, Action::CheckItems);
+                let next = now + Duration::from_secs(self.scenario.items.check_every_secs);
+                // A get takes seconds: a round too close to the end would look like a loss.
+                if next + GET_MARGIN <= self.end {
+                    self.engine.schedule(next, Action::CheckItems);
+                }
             }
         }
     }
@@ -277,7 +300,9 @@ impl<'a> Run<'a> {
                     .push(now.saturating_since(started).as_secs_f64() * 1000.0);
                 let minute = (now.saturating_since(self.start).as_secs() / 60) as usize;
                 if lookups.per_minute.len() <= minute {
-                    lookups.per_minute.resize(minute + 1, MinuteStats::default());
+                    lookups
+                        .per_minute
+                        .resize(minute + 1, MinuteStats::default());
                 }
                 lookups.per_minute[minute].completed += 1;
                 lookups.per_minute[minute].succeeded += u64::from(success);
@@ -342,7 +367,10 @@ impl<'a> Run<'a> {
                 core.command(now, Command::Bootstrap(vec![BOOTSTRAP.addr()]), false)
             });
         }
-        if matches!(behaviour, Behaviour::Honest | Behaviour::WrongNodes | Behaviour::Sybil) {
+        if matches!(
+            behaviour,
+            Behaviour::Honest | Behaviour::WrongNodes | Behaviour::Sybil
+        ) {
             self.responsive.insert(self.ids[index], node);
         }
         if behaviour == Behaviour::Honest {

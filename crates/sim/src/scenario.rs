@@ -49,7 +49,7 @@ impl Default for Scenario {
             seed: 1,
             sizes: vec![1000],
             duration_secs: 600,
-            warmup_secs: 300,
+            warmup_secs: 1200,
             network: NetworkConfig::default(),
             dht: DhtSettings::default(),
             churn: ChurnConfig::default(),
@@ -213,7 +213,9 @@ impl Scenario {
         }
         let a = &self.adversaries;
         let bad_fractions = a.silent + a.drop_queries + a.wrong_nodes;
-        if [a.silent, a.drop_queries, a.wrong_nodes].iter().any(|f| !(0.0..=1.0).contains(f))
+        if [a.silent, a.drop_queries, a.wrong_nodes]
+            .iter()
+            .any(|f| !(0.0..=1.0).contains(f))
             || bad_fractions > 0.9
         {
             return invalid("adversary fractions must be in 0..=1 and sum to at most 0.9".into());
