@@ -43,7 +43,7 @@ use sansio::{Rng, RngExt, Timestamp};
 
 pub use bep42::{crc32c, is_valid as bep42_is_valid, node_id_for_ip, Policy as Bep42Policy};
 pub use bep44::{
-    immutable_target, mutable_target, public_key, signature_buffer, Item, MutableItem,
+    check_value, immutable_target, mutable_target, public_key, signature_buffer, Item, MutableItem,
     SALT_BYTES_MAX, VALUE_BYTES_MAX,
 };
 pub use error::Error;
