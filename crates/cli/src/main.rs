@@ -2,6 +2,7 @@
 //! module and is a call into the node, the cores or the simulator; nothing here implements a
 //! protocol.
 
+mod dht;
 mod output;
 mod testnet;
 
@@ -28,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Talk to the Mainline DHT (ping, find-node, get-peers, announce, put, get, sample) or run a node.
+    Dht(dht::Args),
     /// Run a local network on loopback and show spore's main job end to end.
     Testnet(testnet::Args),
 }
@@ -37,6 +40,7 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let out = Output::new(cli.json, cli.quiet);
     let result = match cli.command {
+        Command::Dht(args) => dht::run(args, &out),
         Command::Testnet(args) => testnet::run(args, &out),
     };
     match result {

@@ -2,3 +2,5 @@
 //!
 //! This crate owns everything the cores must not touch: sockets, the clock, tasks and the disk.
 //! Each subsystem has its own module; the cores it drives live in their own crates.
+
+pub mod dht;
