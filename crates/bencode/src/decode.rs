@@ -219,7 +219,7 @@ impl<'a> Decoder<'a> {
             .iter()
             .position(|&b| b == b'e')
             .map(|i| start + i)
-            .ok_or_else(|| Error {
+            .ok_or(Error {
                 kind: ErrorKind::UnexpectedEnd,
                 offset: self.input.len(),
             })?;
@@ -348,7 +348,10 @@ mod tests {
             kind_of(b"18446744073709551615:x"),
             ErrorKind::LengthTooLarge(u64::MAX)
         );
-        assert_eq!(kind_of(b"99999999999999999999999:x"), ErrorKind::InvalidLength);
+        assert_eq!(
+            kind_of(b"99999999999999999999999:x"),
+            ErrorKind::InvalidLength
+        );
         assert_eq!(kind_of(b"03:abc"), ErrorKind::InvalidLength);
         assert_eq!(kind_of(b"3"), ErrorKind::UnexpectedEnd);
         assert_eq!(kind_of(b"3x"), ErrorKind::UnexpectedByte(b'x'));
@@ -366,7 +369,9 @@ mod tests {
         let v = decode_with(b"d1:bi1e1:ai2ee", lenient).unwrap();
         assert_eq!(v.as_dict().unwrap().get_int("a"), Some(2));
         assert_eq!(
-            decode_with(b"d1:bi1e1:ai2e1:bi3ee", lenient).unwrap_err().kind,
+            decode_with(b"d1:bi1e1:ai2e1:bi3ee", lenient)
+                .unwrap_err()
+                .kind,
             ErrorKind::DuplicateKey
         );
     }

@@ -90,8 +90,8 @@ impl RngCore for Rng {
     }
 }
 
-pub use rand::Rng as RngExt;
 pub use rand::seq::SliceRandom;
+pub use rand::Rng as RngExt;
 
 #[cfg(test)]
 mod tests {
