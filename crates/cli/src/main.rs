@@ -2,9 +2,17 @@
 //! module and is a call into the node, the cores or the simulator; nothing here implements a
 //! protocol.
 
+mod create;
 mod dht;
+mod get;
+mod info;
 mod output;
+mod publish;
+mod search;
+mod seed;
+mod sim;
 mod testnet;
+mod tracker;
 
 use clap::{Parser, Subcommand};
 
@@ -29,10 +37,26 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Make a .torrent of a file or directory (v1, v2 or hybrid), hashing on all cores.
+    Create(create::Args),
+    /// Show what a .torrent file or a magnet link describes.
+    Info(info::Args),
     /// Talk to the Mainline DHT (ping, find-node, get-peers, announce, put, get, sample) or run a node.
     Dht(dht::Args),
+    /// Run a BitTorrent tracker (HTTP and UDP) with a searchable index and a web page.
+    Tracker(tracker::Args),
+    /// Publish a torrent's metadata to a tracker's index.
+    Publish(publish::Args),
+    /// Search a tracker's index by keywords.
+    Search(search::Args),
+    /// Download a torrent or magnet link from peers (BitTorrent peer wire protocol).
+    Get(get::Args),
+    /// Seed a torrent from data on disk until Ctrl-C.
+    Seed(seed::Args),
     /// Run a local network on loopback and show spore's main job end to end.
     Testnet(testnet::Args),
+    /// Simulate a DHT network of thousands of real cores in virtual time (see docs/SIMULATOR.md).
+    Sim(sim::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,8 +64,16 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let out = Output::new(cli.json, cli.quiet);
     let result = match cli.command {
+        Command::Create(args) => create::run(args, &out),
         Command::Dht(args) => dht::run(args, &out),
+        Command::Info(args) => info::run(args, &out),
+        Command::Get(args) => get::run(args, &out),
+        Command::Seed(args) => seed::run(args, &out),
         Command::Testnet(args) => testnet::run(args, &out),
+        Command::Tracker(args) => tracker::run(args, &out),
+        Command::Publish(args) => publish::run(args, &out),
+        Command::Search(args) => search::run(args, &out),
+        Command::Sim(args) => sim::run(args, &out),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

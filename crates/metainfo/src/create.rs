@@ -109,13 +109,15 @@ struct SourceFile {
     executable: bool,
 }
 
-/// Creates a torrent of the file or directory at `path`. `progress` is called from the hashing
-/// threads with the number of content bytes each finished piece read; they add up to the sum of
-/// the file sizes.
+/// Creates a torrent of the file or directory at `path`.
+///
+/// `progress(bytes, total_bytes)` is called from the hashing threads as each piece is hashed,
+/// with the content bytes that piece read (pad files not counted) and the content size; the
+/// `bytes` add up to `total_bytes`.
 pub fn create_torrent(
     path: &Path,
     options: &CreateOptions,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Torrent, Error> {
     let (name, mut sources, multi_file) = collect(path)?;
     let data_size = sources
@@ -177,7 +179,8 @@ pub fn create_torrent(
         total_size,
     };
     let version = options.version;
-    let pieces = hash_pieces(&content, version.has_v1(), version.has_v2(), progress)?;
+    let report = |bytes| progress(bytes, data_size);
+    let pieces = hash_pieces(&content, version.has_v1(), version.has_v2(), &report)?;
 
     let mut layers = BTreeMap::new();
     if version.has_v2() {

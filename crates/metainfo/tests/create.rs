@@ -18,8 +18,10 @@ fn create(path: &Path, version: MetaVersion, piece_length: u64) -> Torrent {
         ..CreateOptions::default()
     };
     let hashed = AtomicU64::new(0);
-    let torrent = create_torrent(path, &options, &|n| {
+    let total = AtomicU64::new(0);
+    let torrent = create_torrent(path, &options, &|n, all| {
         hashed.fetch_add(n, Ordering::Relaxed);
+        total.store(all, Ordering::Relaxed);
     })
     .unwrap();
     let data: u64 = torrent
@@ -30,6 +32,7 @@ fn create(path: &Path, version: MetaVersion, piece_length: u64) -> Torrent {
         .map(|f| f.length)
         .sum();
     assert_eq!(hashed.load(Ordering::Relaxed), data);
+    assert_eq!(total.load(Ordering::Relaxed), data);
     torrent
 }
 
@@ -105,7 +108,7 @@ fn canonical_v1_matches_libtorrent_canonical_files() {
         file_order: FileOrder::Canonical,
         ..CreateOptions::default()
     };
-    let torrent = create_torrent(&multi, &options, &|_| {}).unwrap();
+    let torrent = create_torrent(&multi, &options, &|_, _| {}).unwrap();
     assert!(torrent.info.files().iter().any(|f| f.is_pad()));
     let live = common::libtorrent_create(
         &multi,
@@ -133,7 +136,7 @@ fn private_web_seed_and_trackers_are_written_like_libtorrent() {
         creation_date: Some(0),
         ..CreateOptions::default()
     };
-    let torrent = create_torrent(&multi, &options, &|_| {}).unwrap();
+    let torrent = create_torrent(&multi, &options, &|_, _| {}).unwrap();
     assert!(torrent.info.is_private());
     assert_eq!(torrent.announce.as_deref(), Some(TRACKER));
     assert_eq!(torrent.announce_list, vec![options.trackers.clone()]);
@@ -194,7 +197,7 @@ fn default_piece_length_follows_libtorrent() {
     assert_eq!(metainfo::auto_piece_length(u64::MAX), 16384 << 10);
     // The automatic choice gives libtorrent's torrent (piece length 0 = automatic there).
     let single = common::shared().join("fixtures/content/single.bin");
-    let torrent = create_torrent(&single, &CreateOptions::default(), &|_| {}).unwrap();
+    let torrent = create_torrent(&single, &CreateOptions::default(), &|_, _| {}).unwrap();
     let live = common::libtorrent_create(&single, 0, "0", false);
     let hashes = torrent.info.info_hashes();
     assert_eq!(live, (hex(hashes.v1), hex(hashes.v2)));
@@ -204,13 +207,13 @@ fn default_piece_length_follows_libtorrent() {
 fn bad_requests_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
-    let err = create_torrent(&missing, &CreateOptions::default(), &|_| {}).unwrap_err();
+    let err = create_torrent(&missing, &CreateOptions::default(), &|_, _| {}).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
     std::fs::write(dir.path().join("empty"), b"").unwrap();
     let err = create_torrent(
         &dir.path().join("empty"),
         &CreateOptions::default(),
-        &|_| {},
+        &|_, _| {},
     )
     .unwrap_err();
     assert!(err.to_string().contains("no data"), "{err}");
@@ -225,7 +228,7 @@ fn bad_requests_are_refused_with_a_reason() {
             piece_length: Some(piece_length),
             ..CreateOptions::default()
         };
-        let err = create_torrent(&dir.path().join("data"), &options, &|_| {}).unwrap_err();
+        let err = create_torrent(&dir.path().join("data"), &options, &|_, _| {}).unwrap_err();
         assert!(err.to_string().contains("piece length"), "{err}");
     }
 }

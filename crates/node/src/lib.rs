@@ -4,3 +4,5 @@
 //! Each subsystem has its own module; the cores it drives live in their own crates.
 
 pub mod dht;
+pub mod swarm;
+pub mod tracker;

@@ -20,6 +20,16 @@ impl Storage {
     /// Opens (creating as needed, sparse, at full size) every file of `layout` under `root`.
     /// Existing files keep their contents; a file already of the right size is not touched.
     pub fn open(root: &Path, layout: Layout) -> Result<Storage, Error> {
+        Storage::open_with(root, layout, true)
+    }
+
+    /// Opens files that must already exist at their full size (seeding): nothing is created,
+    /// resized or written by opening.
+    pub fn open_existing(root: &Path, layout: Layout) -> Result<Storage, Error> {
+        Storage::open_with(root, layout, false)
+    }
+
+    fn open_with(root: &Path, layout: Layout, create: bool) -> Result<Storage, Error> {
         let mut handles = Vec::with_capacity(layout.files().len());
         for slot in layout.files() {
             let path = root.join(&slot.path);
@@ -31,6 +41,19 @@ impl Storage {
                 handles.push(None);
                 continue;
             }
+            if !create {
+                let file = File::open(&path).map_err(io)?;
+                let size = file.metadata().map_err(io)?.len();
+                if size != slot.length {
+                    let why = format!("is {size} bytes, the torrent says {}", slot.length);
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        why,
+                    )));
+                }
+                handles.push((slot.length > 0).then_some(file));
+                continue;
+            }
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(io)?;
             }
@@ -40,7 +63,6 @@ impl Storage {
                 .create(true)
                 .truncate(false)
                 .open(&path)
-                .or_else(|_| File::open(&path))
                 .map_err(io)?;
             let current = file.metadata().map_err(io)?.len();
             if current != slot.length {
@@ -211,6 +233,17 @@ mod tests {
         assert_eq!(storage.read_block(2, 1, 3).unwrap(), &stream[33..36]);
         assert!(storage.read_block(2, 2, 3).is_err());
         assert!(storage.write_at(30, &[0; 7]).is_err());
+    }
+
+    #[test]
+    fn open_existing_never_creates_or_resizes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Storage::open_existing(dir.path(), layout()).is_err());
+        assert!(!dir.path().join("t").exists());
+        drop(Storage::open(dir.path(), layout()).unwrap());
+        std::fs::write(dir.path().join("t/a"), [1; 11]).unwrap();
+        assert!(Storage::open_existing(dir.path(), layout()).is_err());
+        assert_eq!(std::fs::read(dir.path().join("t/a")).unwrap().len(), 11);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl TorrentRecord {
     pub fn key(&self) -> String {
         match (&self.info_hash_v1, &self.info_hash_v2) {
             (Some(h), _) => h.to_hex(),
-            (None, Some(h)) => h.iter().map(|b| format!("{b:02x}")).collect(),
+            (None, Some(h)) => crate::to_hex(h),
             (None, None) => String::new(),
         }
     }

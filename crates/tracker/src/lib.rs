@@ -29,26 +29,36 @@ pub struct InfoHash(pub [u8; 20]);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerId(pub [u8; 20]);
 
+/// Lower-case hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Exactly `N` bytes from `2 * N` hex digits (either case).
+pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *slot = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}
+
 macro_rules! hex20 {
     ($ty:ident) => {
         impl $ty {
             /// Lower-case hex of the 20 bytes.
             pub fn to_hex(&self) -> String {
-                self.0.iter().map(|b| format!("{b:02x}")).collect()
+                to_hex(&self.0)
             }
 
             /// Parses 40 hex digits (either case).
             pub fn from_hex(text: &str) -> Option<$ty> {
-                let bytes = text.as_bytes();
-                if bytes.len() != 40 {
-                    return None;
-                }
-                let mut out = [0u8; 20];
-                for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                    let pair = std::str::from_utf8(pair).ok()?;
-                    *slot = u8::from_str_radix(pair, 16).ok()?;
-                }
-                Some($ty(out))
+                from_hex(text).map($ty)
             }
 
             /// The value from exactly 20 bytes, `None` for any other length.
