@@ -10,10 +10,11 @@ use sansio::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 /// A distribution of durations.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Lifetime {
     /// Forever: the node never changes state.
+    #[default]
     Never,
     /// Exponential with the given mean.
     Exponential {
@@ -51,6 +52,16 @@ impl Lifetime {
         }
     }
 
+    /// The distribution's median, in seconds (infinite for [`Lifetime::Never`]).
+    pub fn median_secs(&self) -> f64 {
+        let ln2 = std::f64::consts::LN_2;
+        match *self {
+            Lifetime::Never => f64::INFINITY,
+            Lifetime::Exponential { mean_secs } => mean_secs * ln2,
+            Lifetime::Weibull { shape, scale_secs } => scale_secs * ln2.powf(1.0 / shape),
+        }
+    }
+
     /// Checks the parameters are positive and finite.
     pub fn validate(&self) -> Result<(), String> {
         let ok = match *self {
@@ -63,6 +74,43 @@ impl Lifetime {
         ok.then_some(())
             .ok_or_else(|| format!("lifetime parameters must be positive and finite: {self:?}"))
     }
+}
+
+impl std::str::FromStr for Lifetime {
+    type Err = String;
+
+    /// The command-line form: `never`, `exp:MEAN` or `weibull:SHAPE:SCALE`, where durations are
+    /// seconds or carry a unit (`exp:10m`, `weibull:0.6:20m`).
+    fn from_str(text: &str) -> Result<Lifetime, String> {
+        let usage = || {
+            format!("{text:?} is not a lifetime: use never, exp:MEAN or weibull:SHAPE:SCALE (durations like 600, 10m, 1h)")
+        };
+        let secs = |part: &str| parse_secs(part).ok_or_else(usage);
+        let parts: Vec<&str> = text.split(':').collect();
+        let lifetime = match parts.as_slice() {
+            ["never" | "none"] => Lifetime::Never,
+            ["exp", mean] => Lifetime::Exponential {
+                mean_secs: secs(mean)?,
+            },
+            ["weibull", shape, scale] => Lifetime::Weibull {
+                shape: shape.parse().map_err(|_| usage())?,
+                scale_secs: secs(scale)?,
+            },
+            _ => return Err(usage()),
+        };
+        lifetime.validate().map(|()| lifetime)
+    }
+}
+
+/// Seconds from `90`, `90s`, `1.5m` or `2h`.
+fn parse_secs(text: &str) -> Option<f64> {
+    let (number, scale) = match text.char_indices().last()? {
+        (at, 's') => (&text[..at], 1.0),
+        (at, 'm') => (&text[..at], 60.0),
+        (at, 'h') => (&text[..at], 3600.0),
+        _ => (text, 1.0),
+    };
+    number.parse::<f64>().ok().map(|value| value * scale)
 }
 
 /// The gamma function (Lanczos approximation, g = 7), for Weibull means.
@@ -125,6 +173,34 @@ mod tests {
         }
         assert!((gamma(5.0) - 24.0).abs() < 1e-9);
         assert_eq!(Lifetime::Never.sample(&mut Rng::from_seed(1)), None);
+    }
+
+    #[test]
+    fn flags_name_lifetimes() {
+        assert_eq!("never".parse(), Ok(Lifetime::Never));
+        assert_eq!(
+            "exp:10m".parse(),
+            Ok(Lifetime::Exponential { mean_secs: 600.0 })
+        );
+        assert_eq!(
+            "weibull:0.6:1h".parse(),
+            Ok(Lifetime::Weibull {
+                shape: 0.6,
+                scale_secs: 3600.0
+            })
+        );
+        for bad in [
+            "exp",
+            "exp:-5",
+            "exp:ten",
+            "weibull:0.5",
+            "gamma:1:2",
+            "exp:5d",
+        ] {
+            assert!(bad.parse::<Lifetime>().is_err(), "{bad}");
+        }
+        let median = Lifetime::Exponential { mean_secs: 100.0 }.median_secs();
+        assert!((median - 69.3).abs() < 0.1, "{median}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use crate::report::{Report, LATENCY_BIN_MS};
+use crate::report::{Report, RunReport, LATENCY_BIN_MS};
 use crate::SimError;
 
 /// One line of a chart: its legend and its points.
@@ -21,7 +21,13 @@ fn fraction(counts: &[u64]) -> impl Iterator<Item = f64> + '_ {
 
 /// Draws every plot the report supports into `dir`; returns the files written.
 pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, SimError> {
-    let label = |nodes: u32| format!("{nodes} nodes");
+    let sweeps_sessions = report.scenario.session_sweep().len() > 1;
+    let label = |run: &RunReport| match run.session_mean_secs {
+        Some(secs) if sweeps_sessions => {
+            format!("{} nodes, sessions ~{:.0} min", run.nodes, secs / 60.0)
+        }
+        _ => format!("{} nodes", run.nodes),
+    };
     let mut charts: Vec<(&str, &str, &str, &str, Vec<Series>)> = Vec::new();
     charts.push((
         "hops.svg",
@@ -33,10 +39,7 @@ pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, SimError
             .iter()
             .map(|run| {
                 let points = fraction(&run.lookups.hops).enumerate();
-                (
-                    label(run.nodes),
-                    points.map(|(h, f)| (h as f64, f)).collect(),
-                )
+                (label(run), points.map(|(h, f)| (h as f64, f)).collect())
             })
             .collect(),
     ));
@@ -51,7 +54,7 @@ pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, SimError
             .map(|run| {
                 let points = fraction(&run.lookups.latency_ms).enumerate();
                 let bin = |i: usize| ((i as u64 * LATENCY_BIN_MS) + LATENCY_BIN_MS / 2) as f64;
-                (label(run.nodes), points.map(|(i, f)| (bin(i), f)).collect())
+                (label(run), points.map(|(i, f)| (bin(i), f)).collect())
             })
             .collect(),
     ));
@@ -68,7 +71,7 @@ pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, SimError
                 let points = minutes
                     .filter(|(_, m)| m.completed > 0)
                     .map(|(i, m)| (i as f64, m.succeeded as f64 / m.completed as f64));
-                (label(run.nodes), points.collect())
+                (label(run), points.collect())
             })
             .collect(),
     ));
@@ -89,16 +92,40 @@ pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, SimError
                             f64::from(c.found) / f64::from(c.completed),
                         )
                     });
-                    (label(run.nodes), points.collect())
+                    (label(run), points.collect())
                 })
                 .collect(),
         ));
     }
-    if report.runs.len() > 1 {
-        let by_size = |value: fn(&crate::report::RunReport) -> f64| {
-            let points = report
-                .runs
+    if sweeps_sessions {
+        let points = |nodes: u32| {
+            let runs = report.runs.iter().filter(move |run| run.nodes == nodes);
+            runs.filter_map(|run| {
+                let minutes = run.session_mean_secs? / 60.0;
+                Some((minutes, run.lookups.success_rate))
+            })
+            .collect()
+        };
+        charts.push((
+            "churn.svg",
+            "Lookup success against mean session length",
+            "mean session (minutes)",
+            "success rate",
+            report
+                .scenario
+                .sizes
                 .iter()
+                .map(|&nodes| (format!("{nodes} nodes"), points(nodes)))
+                .collect(),
+        ));
+    }
+    if report.scenario.sizes.len() > 1 {
+        // One point per size, from each size's first session distribution.
+        let first_session = report.runs.first().map(|run| run.session);
+        let by_size = |value: fn(&RunReport) -> f64| {
+            let runs = report.runs.iter();
+            let points = runs
+                .filter(|run| Some(run.session) == first_session)
                 .map(|run| (f64::from(run.nodes).log2(), value(run)));
             points.collect::<Vec<_>>()
         };
@@ -179,11 +206,12 @@ fn line_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{ItemCheck, MinuteStats, RunReport};
+    use crate::churn::Lifetime;
+    use crate::report::{ItemCheck, MinuteStats};
     use crate::scenario::Scenario;
 
     #[test]
-    fn plots_are_svg_with_their_titles_and_a_size_comparison_for_sweeps() {
+    fn plots_are_svg_with_their_titles_and_comparisons_for_sweeps() {
         let mut run = RunReport {
             nodes: 1000,
             ..RunReport::default()
@@ -201,10 +229,22 @@ mod tests {
         }];
         let mut bigger = run.clone();
         bigger.nodes = 4000;
-        let report = Report {
-            scenario: Scenario::default(),
-            runs: vec![run, bigger],
+        let mut scenario = Scenario {
+            sizes: vec![1000, 4000],
+            ..Scenario::default()
         };
+        let mut runs = Vec::new();
+        for mean_secs in [600.0, 3600.0] {
+            let session = Lifetime::Exponential { mean_secs };
+            scenario.churn.sessions.push(session);
+            for template in [&run, &bigger] {
+                let mut run = template.clone();
+                run.session = session;
+                run.session_mean_secs = Some(mean_secs);
+                runs.push(run);
+            }
+        }
+        let report = Report { scenario, runs };
         let dir = std::env::temp_dir().join(format!("spore-sim-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let files = write_plots(&report, &dir).unwrap();
@@ -219,12 +259,15 @@ mod tests {
                 "latency.svg",
                 "success_over_time.svg",
                 "item_survival.svg",
+                "churn.svg",
                 "sizes.svg"
             ]
         );
         let hops = std::fs::read_to_string(&files[0]).unwrap();
         assert!(hops.starts_with("<svg") && hops.contains("Lookup hop count"));
-        assert!(hops.contains("4000 nodes"));
+        assert!(hops.contains("4000 nodes, sessions ~60 min"));
+        let churn = std::fs::read_to_string(&files[4]).unwrap();
+        assert!(churn.contains("mean session (minutes)") && churn.contains("1000 nodes"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::churn::Lifetime;
 use crate::engine::EngineStats;
 use crate::scenario::Scenario;
 
@@ -24,6 +25,12 @@ pub struct RunReport {
     pub nodes: u32,
     /// Simulated seconds measured (after the warm-up).
     pub duration_secs: u64,
+    /// How long nodes stayed online in this run.
+    pub session: Lifetime,
+    /// Mean of the session distribution in seconds, `None` without churn.
+    pub session_mean_secs: Option<f64>,
+    /// Median of the session distribution in seconds, `None` without churn.
+    pub session_median_secs: Option<f64>,
     /// Nodes online at the end.
     pub live_nodes_end: u32,
     /// Sessions ended by churn during the run.
@@ -125,13 +132,15 @@ impl Report {
     /// The report as a plain-text table, one row per network size.
     pub fn summary_table(&self) -> String {
         let mut out = format!(
-            "scenario {:?}, seed {}\n",
+            "scenario {:?}, seed {} (session: mean session length; success: lookups that found \
+             the true K closest live nodes)\n",
             self.scenario.name, self.scenario.seed
         );
         let _ = writeln!(
             out,
-            "{:>8} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>9} {:>12} {:>10}",
+            "{:>8} {:>10} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>9} {:>12} {:>10}",
             "nodes",
+            "session",
             "lookups",
             "success",
             "overlap",
@@ -149,8 +158,10 @@ impl Report {
             });
             let _ = writeln!(
                 out,
-                "{:>8} {:>9} {:>8.2}% {:>8.3} {:>9.2} {:>7.0} {:>9.0} {:>9} {:>12} {:>10.1}",
+                "{:>8} {:>10} {:>9} {:>8.2}% {:>8.3} {:>9.2} {:>7.0} {:>9.0} {:>9} {:>12} {:>10.1}",
                 run.nodes,
+                run.session_mean_secs
+                    .map_or("-".to_string(), |secs| format!("~{:.0} min", secs / 60.0)),
                 l.completed,
                 l.success_rate * 100.0,
                 l.mean_overlap,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use dht::{Command, Config, Dht, Item, NodeId, NodeInfo, QueryId};
 use sansio::{Rng, RngExt, Timestamp};
 
+use crate::churn::Lifetime;
 use crate::engine::{Engine, NodeHandle, Step};
 use crate::network::{exponential, Network};
 use crate::node::{Behaviour, Finished, SimNode};
@@ -38,13 +39,46 @@ enum Pending {
     Get { round: usize },
 }
 
-/// Runs every size of `scenario`; `progress(done, total)` is called as simulated time passes.
-pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) -> Report {
+/// Where a scenario's runs stand, for progress bars.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// The run under way, from 0.
+    pub run: usize,
+    /// Runs in the scenario (sizes times session distributions).
+    pub runs: usize,
+    /// Nodes in the run under way.
+    pub nodes: u32,
+    /// Simulated time done in this run, warm-up included.
+    pub simulated: Duration,
+    /// Simulated time this run will take.
+    pub total: Duration,
+}
+
+/// Runs every size of `scenario`, each with every session distribution of its sweep;
+/// `progress` is called about once per simulated second.
+pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Progress)) -> Report {
     let mut rng = Rng::from_seed(scenario.seed);
-    let runs = scenario
+    let sessions = scenario.session_sweep();
+    let plan: Vec<(u32, Lifetime)> = scenario
         .sizes
         .iter()
-        .map(|&nodes| Run::new(scenario, nodes, rng.child()).execute(progress))
+        .flat_map(|&nodes| sessions.iter().map(move |&session| (nodes, session)))
+        .collect();
+    let runs = plan
+        .iter()
+        .enumerate()
+        .map(|(index, &(nodes, session))| {
+            let mut report = |simulated, total| {
+                progress(Progress {
+                    run: index,
+                    runs: plan.len(),
+                    nodes,
+                    simulated,
+                    total,
+                })
+            };
+            Run::new(scenario, nodes, session, rng.child()).execute(&mut report)
+        })
         .collect();
     Report {
         scenario: scenario.clone(),
@@ -55,6 +89,7 @@ pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) ->
 struct Run<'a> {
     scenario: &'a Scenario,
     nodes: u32,
+    session: Lifetime,
     rng: Rng,
     engine: Engine<SimNode, Action>,
     ids: Vec<NodeId>,
@@ -76,7 +111,7 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(scenario: &'a Scenario, nodes: u32, mut rng: Rng) -> Run<'a> {
+    fn new(scenario: &'a Scenario, nodes: u32, session: Lifetime, mut rng: Rng) -> Run<'a> {
         let network = Network::new(scenario.network.clone());
         let mut engine = Engine::new(network, rng.child());
         let items: Vec<Item> = (0..scenario.items.count)
@@ -131,6 +166,7 @@ impl<'a> Run<'a> {
         Run {
             scenario,
             nodes,
+            session,
             rng,
             engine,
             ids,
@@ -147,6 +183,9 @@ impl<'a> Run<'a> {
             report: RunReport {
                 nodes,
                 duration_secs: scenario.duration_secs,
+                session,
+                session_mean_secs: Some(session.mean_secs()).filter(|secs| secs.is_finite()),
+                session_median_secs: Some(session.median_secs()).filter(|secs| secs.is_finite()),
                 ..RunReport::default()
             },
             overlap_sum: 0.0,
@@ -378,7 +417,7 @@ impl<'a> Run<'a> {
             self.honest_live.push(node);
         }
         if node != BOOTSTRAP && behaviour != Behaviour::Sybil {
-            if let Some(session) = self.scenario.churn.session.sample(&mut self.rng) {
+            if let Some(session) = self.session.sample(&mut self.rng) {
                 self.engine.schedule(now + session, Action::Leave(node));
             }
         }

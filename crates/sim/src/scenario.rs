@@ -82,6 +82,9 @@ impl Default for DhtSettings {
 pub struct ChurnConfig {
     /// How long a node stays online.
     pub session: Lifetime,
+    /// A sweep over session distributions: when not empty, every network size is run once per
+    /// entry (in place of `session`), so lookup success can be read against session length.
+    pub sessions: Vec<Lifetime>,
     /// How long a departed node stays away before rejoining.
     pub absence: Lifetime,
     /// A rejoining node keeps its id (as clients that save their state do).
@@ -92,6 +95,7 @@ impl Default for ChurnConfig {
     fn default() -> Self {
         ChurnConfig {
             session: Lifetime::Never,
+            sessions: Vec::new(),
             absence: Lifetime::Exponential { mean_secs: 600.0 },
             keep_id: true,
         }
@@ -161,6 +165,14 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// Another duration, in seconds.
     pub duration_secs: Option<u64>,
+    /// Another warm-up, in seconds.
+    pub warmup_secs: Option<u64>,
+    /// Another session distribution (replacing any sweep of them).
+    pub session: Option<Lifetime>,
+    /// Another mean loss rate.
+    pub loss: Option<f32>,
+    /// Other adversaries.
+    pub adversaries: Option<Adversaries>,
 }
 
 impl Scenario {
@@ -191,6 +203,19 @@ impl Scenario {
         }
         if let Some(secs) = overrides.duration_secs {
             self.duration_secs = secs;
+        }
+        if let Some(secs) = overrides.warmup_secs {
+            self.warmup_secs = secs;
+        }
+        if let Some(session) = overrides.session {
+            self.churn.session = session;
+            self.churn.sessions.clear();
+        }
+        if let Some(loss) = overrides.loss {
+            self.network.loss = loss;
+        }
+        if let Some(adversaries) = &overrides.adversaries {
+            self.adversaries = adversaries.clone();
         }
         self.validate()?;
         Ok(self)
@@ -234,8 +259,61 @@ impl Scenario {
         if self.dht.k == 0 || self.dht.alpha == 0 {
             return invalid("dht.k and dht.alpha must be positive".into());
         }
-        self.churn.session.validate().map_err(SimError::Invalid)?;
-        self.churn.absence.validate().map_err(SimError::Invalid)
+        for lifetime in [&self.churn.session, &self.churn.absence]
+            .into_iter()
+            .chain(&self.churn.sessions)
+        {
+            lifetime.validate().map_err(SimError::Invalid)?;
+        }
+        Ok(())
+    }
+
+    /// The session distributions to run: the sweep, or the one `session`.
+    pub fn session_sweep(&self) -> Vec<Lifetime> {
+        if self.churn.sessions.is_empty() {
+            vec![self.churn.session]
+        } else {
+            self.churn.sessions.clone()
+        }
+    }
+}
+
+impl Adversaries {
+    /// Parses the command-line form: comma-separated `silent=F`, `drop_queries=F`,
+    /// `wrong_nodes=F`, `sybils=N` and `sybil_target=HEX`, or `none`.
+    pub fn parse_flag(text: &str) -> Result<Adversaries, String> {
+        let mut adversaries = Adversaries::default();
+        if text == "none" {
+            return Ok(adversaries);
+        }
+        for part in text.split(',').map(str::trim) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not KEY=VALUE (e.g. silent=0.1,sybils=32)"))?;
+            let fraction = || {
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("{key}: {value:?} is not a fraction like 0.05"))
+            };
+            match key {
+                "silent" => adversaries.silent = fraction()?,
+                "drop_queries" => adversaries.drop_queries = fraction()?,
+                "wrong_nodes" => adversaries.wrong_nodes = fraction()?,
+                "sybils" => {
+                    adversaries.sybils = value
+                        .parse()
+                        .map_err(|_| format!("sybils: {value:?} is not a count"))?;
+                }
+                "sybil_target" => adversaries.sybil_target = Some(value.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "unknown adversary {key:?}: use silent, drop_queries, wrong_nodes, \
+                         sybils or sybil_target"
+                    ))
+                }
+            }
+        }
+        Ok(adversaries)
     }
 }
 
@@ -264,7 +342,7 @@ mod tests {
             .with_overrides(&Overrides {
                 nodes: Some(50),
                 seed: Some(9),
-                duration_secs: None,
+                ..Overrides::default()
             })
             .unwrap();
         assert_eq!((scenario.sizes.as_slice(), scenario.seed), (&[50][..], 9));

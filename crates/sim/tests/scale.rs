@@ -7,7 +7,7 @@ use sim::scenario::Scenario;
 
 fn run_one(text: &str) -> RunReport {
     let scenario = Scenario::parse(text).expect("valid scenario");
-    run(&scenario, &mut |_, _| {}).runs.remove(0)
+    run(&scenario, &mut |_| {}).runs.remove(0)
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn same_seed_gives_a_byte_identical_report() {
     };
     let report = |seed| {
         let scenario = Scenario::parse(&text(seed)).unwrap();
-        serde_json::to_string(&run(&scenario, &mut |_, _| {})).unwrap()
+        serde_json::to_string(&run(&scenario, &mut |_| {})).unwrap()
     };
     let first = report(7);
     assert_eq!(first, report(7));
@@ -62,6 +62,10 @@ fn hops_grow_with_log_n_and_lookups_find_the_true_closest() {
             "sizes = [{nodes}]\nwarmup_secs = 1200\nduration_secs = 60\n[lookups]\nper_sec = 4.0"
         ));
         let lookups = &run.lookups;
+        eprintln!(
+            "{nodes} nodes: {} lookups, mean hops {:.2}, success {:.4}, hops histogram {:?}",
+            lookups.completed, lookups.mean_hops, lookups.success_rate, lookups.hops
+        );
         assert!(lookups.completed >= 200, "{nodes}: {lookups:?}");
         assert!(lookups.success_rate >= 0.99, "{nodes}: {lookups:?}");
         assert!(
@@ -77,6 +81,56 @@ fn hops_grow_with_log_n_and_lookups_find_the_true_closest() {
         "mean hops {hops:?}"
     );
     assert!((steps[0] - steps[1]).abs() < 0.5, "mean hops {hops:?}");
+}
+
+#[test]
+fn lookup_success_under_churn_is_reported_against_session_length() {
+    let scenario = Scenario::parse(
+        r#"
+        sizes = [1000]
+        warmup_secs = 1200
+        duration_secs = 600
+        [churn]
+        sessions = [
+            { kind = "exponential", mean_secs = 300.0 },
+            { kind = "weibull", shape = 0.6, scale_secs = 3600.0 },
+        ]
+        absence = { kind = "exponential", mean_secs = 600.0 }
+        [lookups]
+        per_sec = 4.0
+        "#,
+    )
+    .expect("valid scenario");
+    let report = run(&scenario, &mut |_| {});
+    let [short, long] = &report.runs[..] else {
+        panic!("one run per session distribution: {:?}", report.runs);
+    };
+    for run in [short, long] {
+        eprintln!(
+            "sessions {:?} (mean {:?} s, median {:?} s): {} lookups, success {:.3}, overlap {:.3}, \
+             {} departures",
+            run.session,
+            run.session_mean_secs,
+            run.session_median_secs,
+            run.lookups.completed,
+            run.lookups.success_rate,
+            run.lookups.mean_overlap,
+            run.departures
+        );
+        assert!(run.lookups.completed >= 1000, "{:?}", run.lookups);
+        assert!(run.departures > 100, "churn happened: {}", run.departures);
+    }
+    assert_eq!(short.session_mean_secs, Some(300.0));
+    let long_mean = long.session_mean_secs.expect("a finite mean");
+    assert!((5000.0..5500.0).contains(&long_mean), "{long_mean}");
+    // Shorter sessions leave more stale contacts behind: fewer lookups find the true K closest.
+    assert!(
+        short.lookups.success_rate < long.lookups.success_rate,
+        "{:?} vs {:?}",
+        short.lookups,
+        long.lookups
+    );
+    assert!(long.lookups.mean_overlap >= 0.9, "{:?}", long.lookups);
 }
 
 #[test]
@@ -99,6 +153,7 @@ fn items_outlive_churn_only_when_republished() {
             "#
         ));
         assert!(run.items.initial_stores >= 20 * 4, "{:?}", run.items);
+        eprintln!("{republish:?}: {:?}", run.items);
         let last = run.items.checks.last().copied().expect("checks ran");
         assert!(
             last.at_secs >= 3000 && last.completed >= 15,
