@@ -6,15 +6,18 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sim::scenario::{Overrides, Scenario};
+use sim::churn::Lifetime;
+use sim::runner::Progress;
+use sim::scenario::{Adversaries, Overrides, Scenario};
 
 use crate::output::Output;
 
 /// Arguments of `spore sim`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The scenario file (TOML; see scenarios/ and docs/SIMULATOR.md).
-    pub scenario: PathBuf,
+    /// The scenario file (TOML; see scenarios/ and docs/SIMULATOR.md); without one, 1,000
+    /// stable nodes, a 20-minute warm-up, then 10 minutes of 2 lookups a second.
+    pub scenario: Option<PathBuf>,
     /// Run this one network size instead of the scenario's sizes.
     #[arg(long)]
     pub nodes: Option<u32>,
@@ -24,6 +27,21 @@ pub struct Args {
     /// Simulated time to measure after the warm-up: seconds, or with a unit (90s, 30m, 1h).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Simulated time for the network to form before measuring (same units as --duration).
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Session lengths: never, exp:MEAN or weibull:SHAPE:SCALE (e.g. exp:10m, weibull:0.6:20m).
+    #[arg(long, value_name = "LIFETIME")]
+    pub churn: Option<Lifetime>,
+    /// Mean packet loss rate, 0 to 1 (each node's own rate is drawn in [0, 2 x loss]).
+    #[arg(long)]
+    pub loss: Option<f32>,
+    /// How often the application puts its BEP 44 items again (a duration), or never.
+    #[arg(long, value_parser = parse_republish, value_name = "DURATION|never")]
+    pub republish: Option<Republish>,
+    /// Misbehaving nodes, e.g. silent=0.1,drop_queries=0.05,wrong_nodes=0.05,sybils=32 (or none).
+    #[arg(long, value_parser = Adversaries::parse_flag, value_name = "LIST")]
+    pub adversaries: Option<Adversaries>,
     /// Write report.json, perf.json and SVG plots into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -41,37 +59,49 @@ struct Performance {
 
 /// Runs the scenario.
 pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
-    let scenario = Scenario::load(&args.scenario)?
+    let scenario = match &args.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => Scenario::default(),
+    };
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs().max(1));
+    let scenario = scenario
         .with_overrides(&Overrides {
             nodes: args.nodes,
             seed: args.seed,
-            duration_secs: args.duration.map(|d| d.as_secs().max(1)),
+            duration_secs: secs(args.duration),
+            warmup_secs: args.warmup.map(|d| d.as_secs()),
+            session: args.churn,
+            loss: args.loss,
+            adversaries: args.adversaries.clone(),
+            republish_secs: args.republish.map(|republish| secs(republish.0)),
         })
         .context("fix the scenario file or the flags")?;
-    let runs = scenario.sizes.len() as u64;
-    let per_run = scenario.warmup_secs + scenario.duration_secs;
     let bar = if out.shows_progress() {
-        ProgressBar::new(runs * per_run)
+        ProgressBar::new(1)
     } else {
         ProgressBar::hidden()
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} simulated {pos}/{len} s [{bar:40}] {msg} ({elapsed}, eta {eta})",
+            "{spinner} run {msg} simulated {pos}/{len} s [{bar:40}] ({elapsed}, eta {eta})",
         )?
         .progress_chars("=> "),
     );
-    let (mut run_index, mut last) = (0u64, 0u64);
+    let mut current_run = 0;
     let (report, wall) = timed(|| {
-        sim::runner::run(&scenario, &mut |done, _total| {
-            let done = done.as_secs();
-            if done < last {
-                run_index += 1;
+        sim::runner::run(&scenario, &mut |progress: Progress| {
+            if progress.run != current_run {
+                current_run = progress.run;
+                bar.reset();
             }
-            last = done;
-            let nodes = scenario.sizes.get(run_index as usize).copied().unwrap_or(0);
-            bar.set_message(format!("{nodes} nodes"));
-            bar.set_position(run_index * per_run + done);
+            bar.set_length(progress.total.as_secs());
+            bar.set_position(progress.simulated.as_secs());
+            bar.set_message(format!(
+                "{}/{}, {} nodes,",
+                progress.run + 1,
+                progress.runs,
+                progress.nodes
+            ));
         })
     });
     bar.finish_and_clear();
@@ -142,6 +172,18 @@ fn peak_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The `--republish` value: an interval, or `None` for never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Republish(Option<Duration>);
+
+/// Parses `never` or a duration.
+fn parse_republish(text: &str) -> Result<Republish, String> {
+    match text {
+        "never" => Ok(Republish(None)),
+        _ => parse_duration(text).map(|every| Republish(Some(every))),
+    }
+}
+
 /// Parses `90`, `90s`, `30m` or `1h`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
@@ -171,5 +213,10 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("1d").is_err());
         assert!(parse_duration("h").is_err());
+        assert_eq!(parse_republish("never"), Ok(Republish(None)));
+        assert_eq!(
+            parse_republish("10m"),
+            Ok(Republish(Some(Duration::from_secs(600))))
+        );
     }
 }

@@ -173,6 +173,8 @@ pub struct Overrides {
     pub loss: Option<f32>,
     /// Other adversaries.
     pub adversaries: Option<Adversaries>,
+    /// Another republishing interval in seconds (`Some(None)`: the application never republishes).
+    pub republish_secs: Option<Option<u64>>,
 }
 
 impl Scenario {
@@ -216,6 +218,9 @@ impl Scenario {
         }
         if let Some(adversaries) = &overrides.adversaries {
             self.adversaries = adversaries.clone();
+        }
+        if let Some(republish) = overrides.republish_secs {
+            self.items.republish_secs = republish;
         }
         self.validate()?;
         Ok(self)
@@ -346,6 +351,32 @@ mod tests {
             })
             .unwrap();
         assert_eq!((scenario.sizes.as_slice(), scenario.seed), (&[50][..], 9));
+    }
+
+    #[test]
+    fn adversary_flags_parse_and_typos_do_not() {
+        let parsed = Adversaries::parse_flag("silent=0.1, wrong_nodes=0.05,sybils=32").unwrap();
+        assert_eq!(
+            parsed,
+            Adversaries {
+                silent: 0.1,
+                wrong_nodes: 0.05,
+                sybils: 32,
+                ..Adversaries::default()
+            }
+        );
+        assert_eq!(Adversaries::parse_flag("none"), Ok(Adversaries::default()));
+        for bad in ["silent", "silnet=0.1", "sybils=many", "silent=lots"] {
+            assert!(Adversaries::parse_flag(bad).is_err(), "{bad}");
+        }
+        // Out-of-range values parse but fail validation, like the same values in a file.
+        let flag = Adversaries::parse_flag("silent=0.95").unwrap();
+        let overrides = Overrides {
+            adversaries: Some(flag),
+            republish_secs: Some(None),
+            ..Overrides::default()
+        };
+        assert!(Scenario::default().with_overrides(&overrides).is_err());
     }
 
     #[test]
