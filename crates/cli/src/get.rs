@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use node::swarm::{Options, Phase, Source, Status, Summary};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::output::Output;
 
@@ -59,6 +59,9 @@ fn info_hash_hex(source: &Source) -> String {
         .collect()
 }
 
+/// Addresses from peer feeders (trackers, DHT) queued for the torrent task.
+const DISCOVERED_PEERS_QUEUE_LEN: usize = 256;
+
 /// The final report.
 #[derive(Serialize)]
 struct Report<'a> {
@@ -85,15 +88,19 @@ pub fn drive(
         let (status_tx, status_rx) = watch::channel(Status::default());
         let bar = out.shows_progress().then(progress_bar);
         let display = tokio::spawn(show_progress(
-            status_rx,
+            status_rx.clone(),
             bar.clone(),
             out.is_json(),
             announce_ready,
         ));
+        // The peer-discovery seam: feeders (tracker announcer, DHT peer finder) get a clone of
+        // `peer_feed` and of `status_rx`, and send the peer addresses they learn.
+        let (peer_feed, discovered) = mpsc::channel(DISCOVERED_PEERS_QUEUE_LEN);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let result = node::swarm::run(source, options, status_tx, shutdown).await;
+        let result = node::swarm::run(source, options, status_tx, discovered, shutdown).await;
+        drop((peer_feed, status_rx));
         let _ = display.await;
         if let Some(bar) = bar {
             bar.finish_and_clear();

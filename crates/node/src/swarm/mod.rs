@@ -11,6 +11,7 @@
 
 mod disk;
 mod metadata;
+mod peer_book;
 mod peer_conn;
 mod torrent_task;
 pub mod transport;
@@ -20,9 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metainfo::{Magnet, Torrent};
+use metainfo::{InfoHashes, Magnet, Torrent};
 use sansio::Timestamp;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use ::swarm::Progress;
 
@@ -56,15 +57,38 @@ pub struct Options {
     pub seed_only: bool,
 }
 
-/// Where the run is, for a progress display.
+/// Where the run is: for a progress display, and for announcers (tracker, DHT) that feed
+/// peers back through the `discovered` channel of [`run`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     /// What is happening.
     pub phase: Phase,
-    /// Transfer counters.
+    /// The torrent's identities (known from the start, also for a magnet link).
+    pub info_hashes: InfoHashes,
+    /// Transfer counters (`bytes_downloaded`, `bytes_uploaded`, `bytes_have`, `bytes_total`).
     pub progress: Progress,
-    /// Where the listener is bound.
+    /// Where the listener is bound (the port to announce), once bound.
     pub listen_addr: Option<SocketAddr>,
+}
+
+impl Status {
+    /// Bytes still missing (what a tracker announce calls `left`); unknown totals count as 0
+    /// until the metadata is there.
+    pub fn bytes_left(&self) -> u64 {
+        self.progress
+            .bytes_total
+            .saturating_sub(self.progress.bytes_have)
+    }
+
+    /// Whether every piece is verified (false until the metadata is known).
+    pub fn is_complete(&self) -> bool {
+        self.progress.piece_count > 0 && self.progress.pieces_have == self.progress.piece_count
+    }
+
+    /// The port peers should connect to, once the listener is bound.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.listen_addr.map(|a| a.port())
+    }
 }
 
 /// Stages of a run.
@@ -175,13 +199,24 @@ pub(crate) fn peer_id(seed: u64) -> [u8; 20] {
 
 /// Downloads (and/or seeds) a torrent until it is complete (or, with `seed_after`, until
 /// `shutdown` resolves). `status` is updated a few times per second.
+///
+/// `discovered` is the peer-discovery seam: tracker and DHT announcers send the addresses they
+/// learn into it (a bounded channel the caller creates), and the torrent task dials each new one
+/// once (deduplicated, within its connection limits, never itself). The run goes on when every
+/// sender is gone.
 pub async fn run(
     source: Source,
     options: Options,
     status: watch::Sender<Status>,
+    mut discovered: mpsc::Receiver<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<Summary, Error> {
     let clock = Clock::start();
+    let info_hashes = match &source {
+        Source::Torrent(torrent) => torrent.info.info_hashes(),
+        Source::Magnet(magnet) => magnet.info_hashes,
+    };
+    status.send_modify(|s| s.info_hashes = info_hashes);
     let listener = match options.listen {
         Some(addr) => {
             let listener = transport::Listener::bind(addr)
@@ -197,8 +232,11 @@ pub async fn run(
         Source::Torrent(torrent) => Arc::new(*torrent),
         Source::Magnet(magnet) => {
             status.send_modify(|s| s.phase = Phase::FetchingMetadata);
-            Arc::new(metadata::fetch(&magnet, &options).await?)
+            Arc::new(metadata::fetch(&magnet, &options, &mut discovered).await?)
         }
     };
-    torrent_task::run(torrent, options, listener, status, shutdown, clock).await
+    torrent_task::run(
+        torrent, options, listener, status, discovered, shutdown, clock,
+    )
+    .await
 }

@@ -1,7 +1,7 @@
 //! The torrent task: owns the swarm core and routes its actions to peers and the disk.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +12,13 @@ use tokio::sync::{mpsc, watch};
 use wire::{Decoder, Handshake};
 
 use super::disk::{self, Disk, DiskDone};
+use super::peer_book::PeerBook;
 use super::peer_conn::{self, PeerReport, OUTBOX_LEN_MAX};
 use super::transport::{Listener, PeerStreamBox, Transport};
 use super::{peer_id, Clock, Error, Options, Phase, Status, Summary};
 
-/// How often configured peers that are not connected are dialled again.
+/// How often known peers that are not connected are dialled again.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(3);
-/// Dial attempts per configured peer.
-const DIAL_ATTEMPTS_MAX: u32 = 40;
 /// How often the status and the resume data are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 const RESUME_INTERVAL: Duration = Duration::from_secs(5);
@@ -30,18 +29,32 @@ const REPORTS_LEN_MAX: usize = 4096;
 
 /// A connection whose handshake succeeded.
 struct Connected {
-    addr: SocketAddr,
     handshake: Handshake,
     stream: Box<dyn PeerStreamBox>,
     decoder: Decoder,
+}
+
+/// The end of a dial or of an incoming connection's handshake.
+struct HandshakeDone {
+    addr: SocketAddr,
+    outgoing: bool,
+    connected: Option<Connected>,
 }
 
 struct State {
     swarm: Swarm,
     disk: Disk,
     clock: Clock,
-    outboxes: BTreeMap<u64, (SocketAddr, mpsc::Sender<Vec<u8>>)>,
+    outboxes: BTreeMap<u64, Outbox>,
+    book: PeerBook,
     summary: Summary,
+}
+
+/// The torrent task's handle on one connected peer.
+struct Outbox {
+    addr: SocketAddr,
+    peer_id: [u8; 20],
+    sender: mpsc::Sender<Vec<u8>>,
 }
 
 impl State {
@@ -49,12 +62,12 @@ impl State {
         while let Some(action) = self.swarm.poll_action() {
             match action {
                 Action::Send { peer, message } => {
-                    let Some((_, outbox)) = self.outboxes.get(&peer.0) else {
+                    let Some(outbox) = self.outboxes.get(&peer.0) else {
                         continue;
                     };
-                    if outbox.try_send(message.to_bytes()).is_err() {
+                    if outbox.sender.try_send(message.to_bytes()).is_err() {
                         // Too slow to keep up (or gone): drop it rather than buffer without bound.
-                        self.outboxes.remove(&peer.0);
+                        self.forget_peer(peer.0);
                         self.swarm.handle_peer_disconnected(self.clock.now(), peer);
                     }
                 }
@@ -62,7 +75,7 @@ impl State {
                 Action::WriteBlock { block, data } => self.disk.write_block(block, &data),
                 Action::VerifyPiece(index) => self.disk.verify_piece(index),
                 Action::Disconnect { peer, reason } => {
-                    if let Some((addr, _)) = self.outboxes.remove(&peer.0) {
+                    if let Some(addr) = self.forget_peer(peer.0) {
                         tracing::info!(%addr, ?reason, "disconnecting peer");
                     }
                 }
@@ -83,35 +96,124 @@ impl State {
         }
     }
 
+    /// Drops our handle on a peer (which closes its connection); returns its address.
+    fn forget_peer(&mut self, key: u64) -> Option<SocketAddr> {
+        let outbox = self.outboxes.remove(&key)?;
+        self.book.on_disconnected(outbox.addr);
+        Some(outbox.addr)
+    }
+
+    /// Takes a connection whose handshake succeeded, unless it is banned, unwanted, ourselves
+    /// or a second connection to a peer we already have.
+    fn admit(
+        &mut self,
+        addr: SocketAddr,
+        conn: Connected,
+        our_id: [u8; 20],
+        piece_count: u32,
+        next_key: &mut u64,
+        reports: &mpsc::Sender<PeerReport>,
+    ) {
+        let peer_id = conn.handshake.peer_id;
+        let duplicate = peer_id == our_id || self.outboxes.values().any(|o| o.peer_id == peer_id);
+        if duplicate || self.swarm.is_banned(addr.ip()) || !self.swarm.wants_peers() {
+            return;
+        }
+        *next_key += 1;
+        let key = *next_key;
+        let (sender, out_rx) = mpsc::channel(OUTBOX_LEN_MAX);
+        self.outboxes.insert(
+            key,
+            Outbox {
+                addr,
+                peer_id,
+                sender,
+            },
+        );
+        self.book.on_connected(addr);
+        let mut decoder = conn.decoder;
+        decoder.set_piece_count(piece_count);
+        tracing::info!(%addr, "peer connected");
+        tokio::spawn(peer_conn::run(
+            key,
+            addr,
+            conn.stream,
+            decoder,
+            reports.clone(),
+            out_rx,
+        ));
+        let info = PeerInfo {
+            addr,
+            reserved: conn.handshake.reserved,
+        };
+        self.swarm
+            .handle_peer_connected(self.clock.now(), PeerKey(key), info);
+    }
+
+    /// Dials known peers while there is room for more connections.
+    fn dial_more(
+        &mut self,
+        ours: Handshake,
+        local_ip: Option<IpAddr>,
+        done: &mpsc::Sender<HandshakeDone>,
+    ) {
+        let room = if self.swarm.wants_peers() {
+            PENDING_HANDSHAKES_MAX
+        } else {
+            0
+        };
+        let swarm = &self.swarm;
+        for addr in self.book.next_dials(room, |ip| swarm.is_banned(ip)) {
+            let done = done.clone();
+            tokio::spawn(async move {
+                match Transport::Tcp.connect(addr, local_ip).await {
+                    Ok(stream) => handshake_then_report(stream, addr, ours, true, done).await,
+                    Err(error) => {
+                        tracing::debug!(%addr, %error, "connect failed");
+                        let _ = done
+                            .send(HandshakeDone {
+                                addr,
+                                outgoing: true,
+                                connected: None,
+                            })
+                            .await;
+                    }
+                }
+            });
+        }
+    }
+
     fn verified(&self) -> Vec<bool> {
         let have = self.swarm.have();
         (0..have.len()).map(|i| have.get(i)).collect()
     }
 }
 
-fn spawn_handshake(
-    stream: Box<dyn PeerStreamBox>,
+async fn handshake_then_report(
+    mut stream: Box<dyn PeerStreamBox>,
     addr: SocketAddr,
     ours: Handshake,
     outgoing: bool,
-    connected: mpsc::Sender<Connected>,
+    done: mpsc::Sender<HandshakeDone>,
 ) {
-    tokio::spawn(async move {
-        let mut stream = stream;
-        match peer_conn::handshake(&mut stream, ours, outgoing).await {
-            Ok((handshake, decoder)) => {
-                let _ = connected
-                    .send(Connected {
-                        addr,
-                        handshake,
-                        stream,
-                        decoder,
-                    })
-                    .await;
-            }
-            Err(error) => tracing::debug!(%addr, %error, "handshake failed"),
+    let connected = match peer_conn::handshake(&mut stream, ours, outgoing).await {
+        Ok((handshake, decoder)) => Some(Connected {
+            handshake,
+            stream,
+            decoder,
+        }),
+        Err(error) => {
+            tracing::debug!(%addr, %error, "handshake failed");
+            None
         }
-    });
+    };
+    let _ = done
+        .send(HandshakeDone {
+            addr,
+            outgoing,
+            connected,
+        })
+        .await;
 }
 
 pub(super) async fn run(
@@ -119,6 +221,7 @@ pub(super) async fn run(
     options: Options,
     listener: Option<Listener>,
     status: watch::Sender<Status>,
+    mut discovered: mpsc::Receiver<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send,
     clock: Clock,
 ) -> Result<Summary, Error> {
@@ -161,15 +264,22 @@ pub(super) async fn run(
         disk: Disk::new(torrent.clone(), storage.clone(), disk_tx),
         clock,
         outboxes: BTreeMap::new(),
+        book: PeerBook::new(
+            listener.as_ref().and_then(|l| l.local_addr().ok()),
+            options.local_ip,
+        ),
     };
+    for &addr in &options.peers {
+        state.book.add_configured(addr);
+    }
     let ours = Handshake {
         reserved: peer_conn::our_reserved(),
         info_hash: info.info_hashes().wire_id(),
         peer_id: peer_id(options.seed ^ 0x5eed),
     };
     let (reports_tx, mut reports_rx) = mpsc::channel::<PeerReport>(REPORTS_LEN_MAX);
-    let (connected_tx, mut connected_rx) = mpsc::channel::<Connected>(PENDING_HANDSHAKES_MAX);
-    let mut dial_attempts: BTreeMap<SocketAddr, u32> = BTreeMap::new();
+    let (handshakes_tx, mut handshakes_rx) = mpsc::channel::<HandshakeDone>(PENDING_HANDSHAKES_MAX);
+    let mut discovery_open = true;
     let mut next_key = 0u64;
     let mut redial = tokio::time::interval(REDIAL_INTERVAL);
     let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
@@ -194,7 +304,7 @@ pub(super) async fn run(
                         }
                     }
                     PeerReport::Closed(key) => {
-                        state.outboxes.remove(&key);
+                        state.forget_peer(key);
                         state.swarm.handle_peer_disconnected(now, PeerKey(key));
                     }
                 }
@@ -207,45 +317,32 @@ pub(super) async fn run(
                     DiskDone::Failed(why) => return Err(Error::Internal(format!("writing to disk failed: {why}"))),
                 }
             }
-            Some(conn) = connected_rx.recv() => {
-                let now = clock.now();
-                if state.swarm.is_banned(conn.addr.ip()) || !state.swarm.wants_peers() {
-                    continue;
+            Some(done) = handshakes_rx.recv() => {
+                if done.outgoing {
+                    state.book.dial_ended(done.addr);
                 }
-                next_key += 1;
-                let key = next_key;
-                let (out_tx, out_rx) = mpsc::channel(OUTBOX_LEN_MAX);
-                state.outboxes.insert(key, (conn.addr, out_tx));
-                let mut decoder = conn.decoder;
-                decoder.set_piece_count(geometry.piece_count());
-                tracing::info!(addr = %conn.addr, "peer connected");
-                tokio::spawn(peer_conn::run(key, conn.addr, conn.stream, decoder, reports_tx.clone(), out_rx));
-                state.swarm.handle_peer_connected(now, PeerKey(key), PeerInfo { addr: conn.addr, reserved: conn.handshake.reserved });
+                if let Some(conn) = done.connected {
+                    state.admit(done.addr, conn, ours.peer_id, geometry.piece_count(), &mut next_key, &reports_tx);
+                }
             }
             accepted = async { listener.as_ref().expect("guarded by the condition").accept().await }, if listener.is_some() => {
                 if let Ok((stream, addr)) = accepted {
                     if !state.swarm.is_banned(addr.ip()) {
-                        spawn_handshake(stream, addr, ours, false, connected_tx.clone());
+                        tokio::spawn(handshake_then_report(stream, addr, ours, false, handshakes_tx.clone()));
                     }
                 }
             }
-            _ = redial.tick(), if !complete => {
-                let connected: BTreeSet<SocketAddr> = state.outboxes.values().map(|(a, _)| *a).collect();
-                for &addr in &options.peers {
-                    let attempts = dial_attempts.entry(addr).or_default();
-                    if connected.contains(&addr) || *attempts >= DIAL_ATTEMPTS_MAX || state.swarm.is_banned(addr.ip()) {
-                        continue;
-                    }
-                    *attempts += 1;
-                    let (connected_tx, local_ip) = (connected_tx.clone(), options.local_ip);
-                    tokio::spawn(async move {
-                        match Transport::Tcp.connect(addr, local_ip).await {
-                            Ok(stream) => spawn_handshake(stream, addr, ours, true, connected_tx),
-                            Err(error) => tracing::debug!(%addr, %error, "connect failed"),
+            addr = discovered.recv(), if discovery_open => {
+                match addr {
+                    Some(addr) => {
+                        if state.book.add_discovered(addr) {
+                            state.dial_more(ours, options.local_ip, &handshakes_tx);
                         }
-                    });
+                    }
+                    None => discovery_open = false,
                 }
             }
+            _ = redial.tick() => state.dial_more(ours, options.local_ip, &handshakes_tx),
             _ = status_tick.tick() => {
                 let progress = state.swarm.progress(clock.now());
                 let phase = if complete { Phase::Seeding } else { Phase::Downloading };
