@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod peers;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -119,6 +121,29 @@ pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
         assert!(
             start.elapsed() < limit,
             "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `read` returns `want`, polling like [`wait_until`]; on timeout the panic shows
+/// the last value read.
+#[allow(clippy::disallowed_methods)]
+pub fn wait_for_value<T: PartialEq + std::fmt::Debug>(
+    limit: Duration,
+    what: &str,
+    want: T,
+    mut read: impl FnMut() -> T,
+) {
+    let start = Instant::now();
+    loop {
+        let got = read();
+        if got == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}: want {want:?}, last {got:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
