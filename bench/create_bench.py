@@ -76,8 +76,7 @@ def main():
                 out_path = os.path.join(tmp, f"out-{kind}.torrent")
                 spore_out, wall, cpu = timed([args.spore, "--json", "-q", "create", data, f"--{kind}",
                                              "--piece-length", str(args.piece_length), "--force", "-o", out_path])
-                hashes = json.loads(spore_out)["info_hashes"]
-                spore_hash = hashes["v1"] if kind == "v1" else hashes["v2"]
+                spore_hash = json.loads(spore_out)[f"info_hash_{kind}"]
                 lt_out, lt_wall, lt_cpu = timed(["/usr/bin/python3", "-c", LT_SCRIPT, data, str(args.piece_length), kind])
                 if lt_out.strip() != spore_hash:
                     sys.exit(f"error: {kind} info-hash differs: spore {spore_hash}, libtorrent {lt_out.strip()}")
