@@ -4,15 +4,21 @@
 //! its one job and prints the result (`--json` for scripts). `spore dht node` runs a node until
 //! interrupted and prints its counters; it alone defaults to the public routers when no
 //! `--bootstrap` is given.
+//!
+//! [`TrackerlessArgs`] and [`start_peer_finder`] give `spore get` and `spore seed` trackerless
+//! peer discovery (BEP 5 get_peers and announce_peer; see `node::dht::peer_finder`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use dht::{MutableItem, NodeId};
+use node::dht::peer_finder::{self, Schedule};
 use node::dht::{resolve_bootstrap, DhtHandle, DhtOptions, PUBLIC_ROUTERS};
+use node::swarm::{Source, Status};
 use serde_json::json;
+use tokio::sync::{mpsc, watch};
 
 use crate::output::Output;
 
@@ -428,4 +434,75 @@ async fn run_node(
         );
     }
     Ok(())
+}
+
+/// The DHT flags of `spore get` and `spore seed`: trackerless peer discovery.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TrackerlessArgs {
+    /// A DHT node to join through, as HOST:PORT (repeatable). Default: the public routers,
+    /// unless the DHT is bound to a loopback address.
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
+    /// Do not use the DHT: find peers only through --peer (and trackers).
+    #[arg(long, conflicts_with = "dht_bootstrap")]
+    pub no_dht: bool,
+    /// UDP address of the DHT node (default: the --bind IP, or any, on a free port).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dht_bind: Option<SocketAddr>,
+}
+
+/// The key a torrent is announced under in the DHT: the v1 info-hash, or the truncated v2 one.
+pub fn dht_key(source: &Source) -> NodeId {
+    let hashes = match source {
+        Source::Torrent(t) => t.info.info_hashes(),
+        Source::Magnet(m) => m.info_hashes,
+    };
+    NodeId(hashes.wire_id())
+}
+
+/// Starts a DHT node and the peer finder for `source` (unless `--no-dht`): it joins through
+/// `--dht-bootstrap` (or the public routers), announces the swarm's listen port and pushes the
+/// peers it finds into `discovered`. The task ends with the swarm.
+pub async fn start_peer_finder(
+    args: &TrackerlessArgs,
+    local_ip: Option<IpAddr>,
+    source: &Source,
+    status: watch::Receiver<Status>,
+    discovered: mpsc::Sender<SocketAddr>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if args.no_dht {
+        return Ok(None);
+    }
+    let bind = args.dht_bind.unwrap_or_else(|| {
+        SocketAddr::new(local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), 0)
+    });
+    let handle = DhtHandle::start(DhtOptions::new(bind))
+        .await
+        .with_context(|| format!("cannot open a DHT socket on {bind} (or pass --no-dht)"))?;
+    let hosts: Vec<String> = if !args.dht_bootstrap.is_empty() {
+        args.dht_bootstrap.clone()
+    } else if bind.ip().is_loopback() {
+        // A loopback socket cannot reach the Internet's routers: a local run (a test, a bench).
+        tracing::info!("DHT bound to loopback and no --dht-bootstrap: not joining the public DHT");
+        Vec::new()
+    } else {
+        PUBLIC_ROUTERS.iter().map(|s| s.to_string()).collect()
+    };
+    let bootstrap = match resolve_bootstrap(&hosts, handle.local_addr()).await {
+        Ok(addrs) => addrs,
+        // Offline with --peer given is a normal way to run: warn, do not fail.
+        Err(err) if args.dht_bootstrap.is_empty() => {
+            tracing::warn!(%err, "cannot reach the public DHT routers; continuing without the DHT");
+            Vec::new()
+        }
+        Err(err) => return Err(err).context("check the --dht-bootstrap addresses"),
+    };
+    Ok(Some(peer_finder::spawn(
+        handle,
+        bootstrap,
+        dht_key(source),
+        status,
+        discovered,
+        Schedule::default(),
+    )))
 }

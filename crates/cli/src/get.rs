@@ -32,6 +32,9 @@ pub struct Args {
     /// Local IP for outgoing connections.
     #[arg(long, value_name = "IP")]
     pub bind: Option<IpAddr>,
+    /// Trackerless peer discovery.
+    #[command(flatten)]
+    pub dht: crate::dht::TrackerlessArgs,
 }
 
 /// Reads a .torrent file or parses a magnet link.
@@ -82,6 +85,7 @@ pub fn drive(
     options: Options,
     out: &Output,
     announce_ready: bool,
+    dht: &crate::dht::TrackerlessArgs,
 ) -> anyhow::Result<Summary> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -99,6 +103,15 @@ pub fn drive(
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
+        // Ends by itself when the swarm run drops its status sender.
+        let _dht_finder = crate::dht::start_peer_finder(
+            dht,
+            options.local_ip,
+            &source,
+            status_rx.clone(),
+            peer_feed.clone(),
+        )
+        .await?;
         let result = node::swarm::run(source, options, status_tx, discovered, shutdown).await;
         drop((peer_feed, status_rx));
         let _ = display.await;
@@ -215,7 +228,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         seed: seed_from_clock(),
         seed_only: false,
     };
-    let summary = drive(source, options, out, args.seed_after)?;
+    let summary = drive(source, options, out, args.seed_after, &args.dht)?;
     report(&summary, out);
     if !summary.complete {
         bail!("stopped before the download completed; run the same command again to resume");

@@ -25,6 +25,9 @@ pub struct Args {
     /// Local IP for outgoing connections.
     #[arg(long, value_name = "IP")]
     pub bind: Option<IpAddr>,
+    /// Trackerless peer discovery: announce in the DHT.
+    #[command(flatten)]
+    pub dht: crate::dht::TrackerlessArgs,
 }
 
 /// Runs `spore seed`.
@@ -67,7 +70,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         seed: seed_from_clock(),
         seed_only: true,
     };
-    let summary = drive(source, options, out, true).context("cannot seed")?;
+    let summary = drive(source, options, out, true, &args.dht).context("cannot seed")?;
     report(&summary, out);
     Ok(())
 }

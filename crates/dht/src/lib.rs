@@ -63,7 +63,7 @@ pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long before our own BEP 44 items are put again (they expire after 2 hours elsewhere).
 pub const REPUBLISH_ITEMS_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// How long before our own announces are sent again.
-pub const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(30 * 60);
+pub const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Hard timeout of one query: a reply after this is dropped.
 pub const QUERY_HARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most questionable nodes pinged per maintenance tick.

@@ -10,6 +10,8 @@
 //! a oneshot for its answer. Bootstrap host names are resolved in the caller's task, never in
 //! the actor, so a slow DNS server cannot stall the DHT.
 
+pub mod peer_finder;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
