@@ -22,7 +22,9 @@ pub use choker::Choker;
 pub use metadata_fetch::{MetadataFetch, METADATA_BYTES_MAX};
 pub use piece_picker::{Geometry, PickMode, PiecePicker};
 pub use rate::RateMeter;
-pub use swarm::{Action, Config, DropReason, Event, PeerInfo, Progress, Swarm, UT_METADATA_ID};
+pub use swarm::{
+    Action, BlockDigest, Config, DropReason, Event, PeerInfo, Progress, Swarm, UT_METADATA_ID,
+};
 
 /// The driver's handle for one peer connection (unique for the life of a core).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

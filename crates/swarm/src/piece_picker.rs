@@ -109,7 +109,8 @@ enum BlockState {
 struct InProgress {
     blocks: Vec<BlockState>,
     received: u32,
-    contributors: BTreeSet<PeerKey>,
+    /// Who delivered each block (for hash-failure attribution).
+    senders: Vec<Option<PeerKey>>,
 }
 
 /// What became of a received block.
@@ -219,13 +220,13 @@ impl PiecePicker {
             let Some(index) = self.choose_new_piece(&eligible, rng) else {
                 break;
             };
-            let blocks = vec![BlockState::Missing; self.geometry.block_count(index) as usize];
+            let block_count = self.geometry.block_count(index) as usize;
             self.in_progress.insert(
                 index,
                 InProgress {
-                    blocks,
+                    blocks: vec![BlockState::Missing; block_count],
                     received: 0,
-                    contributors: BTreeSet::new(),
+                    senders: vec![None; block_count],
                 },
             );
             self.take_missing(peer, index, count, &mut picked);
@@ -349,7 +350,7 @@ impl PiecePicker {
         };
         progress.blocks[slot] = BlockState::Received;
         progress.received += 1;
-        progress.contributors.insert(peer);
+        progress.senders[slot] = Some(peer);
         let piece_complete = progress.received as usize == progress.blocks.len();
         if piece_complete {
             self.verifying.insert(block.index);
@@ -367,12 +368,12 @@ impl PiecePicker {
         self.have.set(index);
     }
 
-    /// The piece failed its hash check: it is fetched again; returns the peers that sent it.
-    pub fn on_piece_failed(&mut self, index: u32) -> BTreeSet<PeerKey> {
+    /// The piece failed its hash check: it is fetched again; returns who sent each block.
+    pub fn on_piece_failed(&mut self, index: u32) -> Vec<Option<PeerKey>> {
         self.verifying.remove(&index);
         self.in_progress
             .remove(&index)
-            .map(|p| p.contributors)
+            .map(|p| p.senders)
             .unwrap_or_default()
     }
 }
@@ -462,7 +463,7 @@ mod tests {
         for b in &blocks[..2] {
             p.on_block_received(PeerKey(9), b);
         }
-        assert_eq!(p.on_piece_failed(3), BTreeSet::from([PeerKey(9)]));
+        assert_eq!(p.on_piece_failed(3)[..2], [Some(PeerKey(9)); 2]);
         let again = p.pick(PeerKey(8), &all, None, 1, &mut rng);
         assert_eq!(again[0].index, 3);
     }

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use ::swarm::BlockDigest;
 use metainfo::Torrent;
+use sha1::Digest;
 use storage::{Layout, ResumeData, Storage};
 use tokio::sync::mpsc;
-use wire::BlockRequest;
+use wire::{BlockRequest, BLOCK_LEN};
 
 use super::Error;
 
@@ -17,8 +19,16 @@ use super::Error;
 pub enum DiskDone {
     /// A block read for a peer (`None`: the read failed).
     BlockRead(u64, BlockRequest, Option<Vec<u8>>),
-    /// A piece hash-checked (and written if valid).
-    PieceChecked(u32, bool),
+    /// A piece hash-checked (and written if valid), with its block digests when they were
+    /// asked for or it failed.
+    PieceChecked {
+        /// The piece.
+        index: u32,
+        /// Whether it matched its hash.
+        valid: bool,
+        /// SHA-1 of each block, for attributing bad data.
+        block_digests: Option<Vec<BlockDigest>>,
+    },
     /// A write failed: the download cannot go on.
     Failed(String),
 }
@@ -109,8 +119,9 @@ impl Disk {
         }
     }
 
-    /// Hashes a complete piece off the async threads; writes it if valid.
-    pub fn verify_piece(&mut self, index: u32) {
+    /// Hashes a complete piece off the async threads; writes it if valid. Block digests are
+    /// computed when the piece fails or `digests_if_valid` asks for them.
+    pub fn verify_piece(&mut self, index: u32, digests_if_valid: bool) {
         let data = self.pieces.remove(&index).unwrap_or_default();
         let (torrent, storage, done) = (
             self.torrent.clone(),
@@ -119,12 +130,22 @@ impl Disk {
         );
         tokio::task::spawn_blocking(move || {
             let valid = torrent.verify_piece(index, &data);
+            let block_digests = (!valid || digests_if_valid).then(|| {
+                data.chunks(BLOCK_LEN as usize)
+                    .map(|block| sha1::Sha1::digest(block).into())
+                    .collect()
+            });
+            let checked = DiskDone::PieceChecked {
+                index,
+                valid,
+                block_digests,
+            };
             let report = if !valid {
-                DiskDone::PieceChecked(index, false)
+                checked
             } else {
                 let start = u64::from(index) * torrent.info.piece_length();
                 match storage.write_at(start, &data) {
-                    Ok(()) => DiskDone::PieceChecked(index, true),
+                    Ok(()) => checked,
                     Err(e) => DiskDone::Failed(e.to_string()),
                 }
             };

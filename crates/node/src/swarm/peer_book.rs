@@ -8,7 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
+/// How often known peers that are not connected are dialled again.
+pub const REDIAL_INTERVAL: Duration = Duration::from_secs(3);
 /// Most addresses remembered per torrent.
 pub const KNOWN_PEERS_MAX: usize = 2000;
 /// Dial attempts for a peer the user named (it may start after us).

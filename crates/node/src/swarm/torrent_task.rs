@@ -12,13 +12,11 @@ use tokio::sync::{mpsc, watch};
 use wire::{Decoder, Handshake};
 
 use super::disk::{self, Disk, DiskDone};
-use super::peer_book::PeerBook;
+use super::peer_book::{PeerBook, REDIAL_INTERVAL};
 use super::peer_conn::{self, PeerReport, OUTBOX_LEN_MAX};
 use super::transport::{Listener, PeerStreamBox, Transport};
 use super::{peer_id, Clock, Error, Options, Phase, Status, Summary};
 
-/// How often known peers that are not connected are dialled again.
-const REDIAL_INTERVAL: Duration = Duration::from_secs(3);
 /// How often the status and the resume data are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 const RESUME_INTERVAL: Duration = Duration::from_secs(5);
@@ -73,7 +71,10 @@ impl State {
                 }
                 Action::ReadBlock { peer, block } => self.disk.read_block(peer.0, block),
                 Action::WriteBlock { block, data } => self.disk.write_block(block, &data),
-                Action::VerifyPiece(index) => self.disk.verify_piece(index),
+                Action::VerifyPiece(index) => {
+                    let digests = self.swarm.wants_block_digests(index);
+                    self.disk.verify_piece(index, digests);
+                }
                 Action::Disconnect { peer, reason } => {
                     if let Some(addr) = self.forget_peer(peer.0) {
                         tracing::info!(%addr, ?reason, "disconnecting peer");
@@ -313,7 +314,12 @@ pub(super) async fn run(
                 let now = clock.now();
                 match done {
                     DiskDone::BlockRead(peer, block, data) => state.swarm.handle_block_read(now, PeerKey(peer), block, data),
-                    DiskDone::PieceChecked(index, ok) => state.swarm.handle_piece_checked(now, index, ok),
+                    DiskDone::PieceChecked { index, valid, block_digests: Some(digests) } => {
+                        state.swarm.handle_piece_checked_with_digests(now, index, valid, &digests);
+                    }
+                    DiskDone::PieceChecked { index, valid, block_digests: None } => {
+                        state.swarm.handle_piece_checked(now, index, valid);
+                    }
                     DiskDone::Failed(why) => return Err(Error::Internal(format!("writing to disk failed: {why}"))),
                 }
             }
