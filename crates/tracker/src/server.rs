@@ -515,6 +515,16 @@ impl Tracker {
                 self.stats.refused += 1;
                 return None;
             }
+            udp::Request::Announce { .. } | udp::Request::Scrape { .. }
+                if self.config.passkeys.is_some() =>
+            {
+                // BEP 15 has no room for a passkey: a private tracker is HTTP only.
+                self.stats.refused += 1;
+                udp::Response::Error {
+                    transaction_id,
+                    message: Refusal::BadPasskey.to_string(),
+                }
+            }
             udp::Request::Announce { announce: a, .. } => {
                 let ip = self.peer_ip(source.ip(), udp::announce_ip(a.ip));
                 let announce = Announce {

@@ -329,6 +329,32 @@ fn udp_refusal_is_an_error_packet() {
     );
 }
 
+#[test]
+fn private_mode_refuses_udp_announces_and_scrapes() {
+    let mut t = tracker(Config {
+        passkeys: Some(["s3cret".to_string()].into()),
+        ..Config::default()
+    });
+    let a: SocketAddr = "127.0.0.2:4000".parse().unwrap();
+    let id = udp_connect(&mut t, a);
+    let scrape = udp::Request::Scrape {
+        connection_id: id,
+        transaction_id: 6,
+        info_hashes: vec![HASH],
+    };
+    for packet in [udp_announce(id, 2, 0), scrape.encode()] {
+        let reply = t.handle_udp(Timestamp::ZERO, a, &packet).unwrap();
+        assert_eq!(
+            udp::Response::decode(&reply, false).unwrap(),
+            udp::Response::Error {
+                transaction_id: 6,
+                message: "unknown or missing passkey".into()
+            }
+        );
+    }
+    assert_eq!(t.stats().peers, 0);
+}
+
 proptest! {
     #[test]
     fn hostile_input_never_panics_and_counts_stay_consistent(
