@@ -107,6 +107,77 @@ fn announces_and_puts_need_a_valid_token_and_sane_sizes() {
 }
 
 #[test]
+fn mistyped_and_huge_fields_get_protocol_errors() {
+    let mut dht = node();
+    let now = Timestamp::ZERO;
+    let cases: [&[u8]; 5] = [
+        // `id` is an integer.
+        b"d1:ad2:idi42ee1:q4:ping1:t2:aa1:y1:qe",
+        // `a` is a list.
+        b"d1:ali1ee1:q4:ping1:t2:aa1:y1:qe",
+        // A port beyond 65535.
+        b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti70000e5:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
+        // A 19-byte info-hash.
+        b"d1:ad2:id20:abcdefghij01234567899:info_hash19:mnopqrstuvwxyz12345e1:q9:get_peers1:t2:aa1:y1:qe",
+        // A BEP 44 put whose seq is a string.
+        b"d1:ad2:id20:abcdefghij01234567891:k32:abcdefghijabcdefghijabcdefghij123:seq1:13:sig64:abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij12345:token2:xx1:vi1ee1:q3:put1:t2:aa1:y1:qe",
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let replies = exchange(&mut dht, now, case);
+        assert_eq!(error_of(&replies), Some(error_code::PROTOCOL), "case {i}");
+        assert_eq!(replies[0].transaction_id, b"aa", "case {i}");
+    }
+}
+
+#[test]
+fn oversized_or_bottomless_datagrams_are_dropped() {
+    let mut dht = node();
+    let now = Timestamp::ZERO;
+    // A length prefix of 4 GiB (must not allocate it), an integer beyond i64 (not bencode we
+    // accept), a datagram over the UDP payload cap, nesting far deeper than any KRPC message,
+    // and no transaction id (nothing to answer to).
+    let mut too_long = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:z".to_vec();
+    too_long.extend_from_slice(b"2000:");
+    too_long.extend_from_slice(&[b'z'; 2000]);
+    too_long.push(b'e');
+    let deep: Vec<u8> = std::iter::repeat_n(b'l', 1000)
+        .chain(std::iter::repeat_n(b'e', 1000))
+        .collect();
+    let cases: [&[u8]; 6] = [
+        b"d1:ad2:id4294967296:abce1:q4:ping1:t2:aa1:y1:qe",
+        b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti99999999999999999999999e5:token2:xxe1:q13:announce_peer1:t2:aa1:y1:qe",
+        &too_long,
+        &deep,
+        b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:ti7e1:y1:qe",
+        b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:y1:qe",
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        assert!(exchange(&mut dht, now, case).is_empty(), "case {i}");
+    }
+    assert!(dht.stats().dropped_invalid >= 6);
+}
+
+#[test]
+fn unsolicited_replies_and_errors_are_ignored() {
+    let mut dht = node();
+    let now = Timestamp::ZERO;
+    // Responses and errors nobody asked for, with plausible transaction ids: no event, no reply,
+    // and the sender is not added to the routing table.
+    for tid in 0u16..200 {
+        let mut reply = b"d1:rd2:id20:abcdefghij0123456789e1:t2:".to_vec();
+        reply.extend_from_slice(&tid.to_be_bytes());
+        reply.extend_from_slice(b"1:y1:re");
+        assert!(exchange(&mut dht, now, &reply).is_empty());
+        let mut error = b"d1:eli201e4:oopse1:t2:".to_vec();
+        error.extend_from_slice(&tid.to_be_bytes());
+        error.extend_from_slice(b"1:y1:ee");
+        assert!(exchange(&mut dht, now, &error).is_empty());
+    }
+    assert!(dht.poll_event().is_none());
+    assert_eq!(dht.routing_table().len(), 0);
+}
+
+#[test]
 fn forged_replies_are_dropped() {
     let mut dht = node();
     let now = Timestamp::ZERO;

@@ -91,12 +91,16 @@ pub async fn run(
         };
         if let Some(port) = port.filter(|p| Some(*p) != announced_port) {
             announced_port = Some(port);
-            match dht.announce(info_hash, Some(port)).await {
-                Ok(result) => {
-                    tracing::info!(%info_hash, port, stored = result.stored, "announced on the DHT")
+            // In its own task: a slow node must not delay lookups or the end of the swarm.
+            let dht = dht.clone();
+            tokio::spawn(async move {
+                match dht.announce(info_hash, Some(port)).await {
+                    Ok(result) => {
+                        tracing::info!(%info_hash, port, stored = result.stored, "announced on the DHT")
+                    }
+                    Err(err) => tracing::warn!(%err, "DHT announce failed"),
                 }
-                Err(err) => tracing::warn!(%err, "DHT announce failed"),
-            }
+            });
         }
         let own = port.map(|p| SocketAddr::new(dht.local_addr().ip(), p));
         tokio::select! {
