@@ -297,8 +297,13 @@ impl RoutingTable {
             .filter(|e| e.failures < FAILURES_BAD)
             .map(|e| e.node)
             .collect();
-        nodes.sort_by_key(|n| target.distance(&n.id));
-        nodes.truncate(count);
+        // Answering a query needs only the closest few: select them, then sort just those
+        // (ids in a table are distinct, so the order is the same as a full sort's).
+        if nodes.len() > count {
+            nodes.select_nth_unstable_by_key(count, |n| target.distance(&n.id));
+            nodes.truncate(count);
+        }
+        nodes.sort_unstable_by_key(|n| target.distance(&n.id));
         nodes
     }
 
@@ -472,5 +477,11 @@ mod tests {
         assert!(closest
             .windows(2)
             .all(|w| target.distance(&w[0].id) <= target.distance(&w[1].id)));
+        // And they are the closest of all.
+        let farthest = target.distance(&closest[K - 1].id);
+        assert!(table
+            .nodes()
+            .filter(|e| !closest.contains(&e.node))
+            .all(|e| target.distance(&e.node.id) > farthest));
     }
 }
