@@ -1,11 +1,22 @@
 //! Per-address rate limiting: a token bucket per source IP, so one address (or a spoofer using
 //! a victim's address) cannot make this node send more than a trickle of replies, and a flood
-//! costs us little. The table of buckets is capped; when full, the stalest entry is dropped.
+//! costs us little.
+//!
+//! Implementation notes: the table of buckets is capped. When it is full, buckets that have
+//! refilled (their source has been quiet long enough to be a stranger again) are forgotten, at
+//! most once per [`IDLE_SWEEP_INTERVAL`]; if it is still full, messages from new addresses are
+//! dropped. Evicting a busy bucket instead would hand a fresh burst to every new address, so a
+//! flood from many (spoofed) addresses would bypass the limit, and a scan per message would make
+//! such a flood expensive.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use sansio::Timestamp;
+
+/// Least time between two sweeps of refilled buckets when the table is full.
+pub const IDLE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Token-bucket parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +52,7 @@ pub struct RateLimiter {
     limit: RateLimit,
     buckets: BTreeMap<IpAddr, Bucket>,
     dropped: u64,
+    last_sweep: Option<Timestamp>,
 }
 
 impl RateLimiter {
@@ -50,6 +62,7 @@ impl RateLimiter {
             limit,
             buckets: BTreeMap::new(),
             dropped: 0,
+            last_sweep: None,
         }
     }
 
@@ -57,7 +70,11 @@ impl RateLimiter {
     pub fn allow(&mut self, now: Timestamp, ip: IpAddr) -> bool {
         let burst_milli = u64::from(self.limit.burst) * 1000;
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.limit.addresses_max {
-            self.evict_stalest();
+            self.forget_refilled(now);
+            if self.buckets.len() >= self.limit.addresses_max {
+                self.dropped += 1;
+                return false;
+            }
         }
         let bucket = self.buckets.entry(ip).or_insert(Bucket {
             milli_tokens: burst_milli,
@@ -81,23 +98,27 @@ impl RateLimiter {
         self.dropped
     }
 
-    fn evict_stalest(&mut self) {
-        // A full table is rare (thousands of distinct sources); a linear scan is fine then.
-        if let Some(ip) = self
-            .buckets
-            .iter()
-            .min_by_key(|(_, b)| b.updated)
-            .map(|(ip, _)| *ip)
+    /// Forgets the buckets that are full again (at most once per [`IDLE_SWEEP_INTERVAL`]).
+    fn forget_refilled(&mut self, now: Timestamp) {
+        if self
+            .last_sweep
+            .is_some_and(|at| now.saturating_since(at) < IDLE_SWEEP_INTERVAL)
         {
-            self.buckets.remove(&ip);
+            return;
         }
+        self.last_sweep = Some(now);
+        let burst_milli = u64::from(self.limit.burst) * 1000;
+        let per_second = u64::from(self.limit.per_second);
+        self.buckets.retain(|_, b| {
+            let elapsed_ms = now.saturating_since(b.updated).as_millis() as u64;
+            b.milli_tokens + elapsed_ms * per_second < burst_milli
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_flood_is_cut_to_the_sustained_rate() {
@@ -119,7 +140,30 @@ mod tests {
             limiter.allow(now, "10.0.0.2".parse().unwrap()),
             "others unaffected"
         );
+        // The table is full of active sources: a new one waits until one of them is quiet.
+        assert!(!limiter.allow(now, "10.0.0.3".parse().unwrap()));
+        now = now + IDLE_SWEEP_INTERVAL;
         assert!(limiter.allow(now, "10.0.0.3".parse().unwrap()));
-        assert_eq!(limiter.buckets.len(), 2, "table stays capped");
+        assert_eq!(limiter.buckets.len(), 1, "refilled buckets were forgotten");
+    }
+
+    #[test]
+    fn many_sources_cannot_bypass_the_limit() {
+        let mut limiter = RateLimiter::new(RateLimit {
+            per_second: 1,
+            burst: 1,
+            addresses_max: 100,
+        });
+        let mut now = Timestamp::ZERO;
+        let mut allowed = 0u32;
+        // 100,000 messages from 10,000 rotating addresses within 100 ms: only the first message
+        // of each address that fits in the table gets through.
+        for i in 0..100_000u32 {
+            now = now + Duration::from_micros(1);
+            let ip = IpAddr::from((10u32 << 24 | (i % 10_000)).to_be_bytes());
+            allowed += u32::from(limiter.allow(now, ip));
+        }
+        assert_eq!(allowed, 100);
+        assert!(limiter.buckets.len() <= 100);
     }
 }
