@@ -92,7 +92,8 @@ enum Job<A> {
     Deliver {
         to: NodeHandle,
         from: NodeHandle,
-        bytes: Box<[u8]>,
+        /// Kept as the core's `Vec`: boxing would reallocate every datagram to shrink it.
+        bytes: Vec<u8>,
     },
     Wake(NodeHandle),
     Action(A),
@@ -311,14 +312,7 @@ impl<C: Core, A> Engine<C, A> {
             return;
         }
         let arrival = self.now + self.network.one_way_delay(from, to);
-        self.push(
-            arrival,
-            Job::Deliver {
-                to,
-                from,
-                bytes: bytes.into_boxed_slice(),
-            },
-        );
+        self.push(arrival, Job::Deliver { to, from, bytes });
     }
 
     fn push(&mut self, time: Timestamp, job: Job<A>) {
