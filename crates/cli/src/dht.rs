@@ -213,14 +213,22 @@ async fn run_async(args: Args, out: &Output) -> anyhow::Result<()> {
         DhtCommand::FindNode { target } => {
             let target = parse_id(target, "the target")?;
             let handle = start(&args, "0.0.0.0:0", true).await?;
+            let started = tokio::time::Instant::now();
             let result = handle.find_node(target).await?;
+            let seconds = started.elapsed().as_secs_f64();
             let nodes: Vec<_> = result
                 .closest
                 .iter()
                 .map(|n| json!({ "id": n.id.to_hex(), "addr": n.addr }))
                 .collect();
             out.result(
-                &json!({ "target": target.to_hex(), "queried": result.queried, "nodes": nodes }),
+                &json!({
+                    "target": target.to_hex(),
+                    "queried": result.queried,
+                    "hops": result.hops,
+                    "seconds": seconds,
+                    "nodes": nodes,
+                }),
                 || {
                     result
                         .closest

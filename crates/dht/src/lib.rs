@@ -181,6 +181,8 @@ pub struct LookupResult {
     pub closest: Vec<NodeInfo>,
     /// How many queries the lookup sent.
     pub queried: usize,
+    /// Hops from us to the closest node that answered (its seeds are 1 hop away).
+    pub hops: u32,
     /// Announces or puts acknowledged by the nodes that got them.
     pub stored: usize,
     /// The item found (gets) or put.
@@ -613,6 +615,7 @@ impl Dht {
         let closest = running.lookup.closest_responded();
         running.result.closest = closest.iter().map(|(n, _)| *n).collect();
         running.result.queried = running.lookup.queried();
+        running.result.hops = running.lookup.hops();
         let target = running.lookup.target();
         let store = match &running.kind {
             LookupKind::GetPeers {
@@ -891,6 +894,7 @@ impl Dht {
                 .map(|(n, _)| n)
                 .collect();
             running.result.queried = running.lookup.queried();
+            running.result.hops = running.lookup.hops();
             self.finish_lookup(query);
             return;
         }

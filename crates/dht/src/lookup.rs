@@ -9,6 +9,10 @@
 //!
 //! Invariants: at most `alpha` queries in flight that are not slow; at most
 //! [`CANDIDATES_MAX`] candidates, the farthest forgotten first; a candidate is never asked twice.
+//!
+//! Hops: a seed is one hop away, a node learned from a reply one hop farther than the node that
+//! replied (the fewest, if several named it). A lookup's hop count is that of the closest node
+//! that answered.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +39,8 @@ struct Candidate {
     id: Option<NodeId>,
     state: State,
     token: Option<Vec<u8>>,
+    /// Hops from us (seeds are 1).
+    hop: u32,
 }
 
 /// Candidates are ordered by distance, then address (unknown ids sort last).
@@ -68,7 +74,7 @@ impl Lookup {
             queried: 0,
         };
         for (id, addr) in seeds {
-            lookup.add(*id, *addr);
+            lookup.add(*id, *addr, 1);
         }
         lookup
     }
@@ -83,8 +89,9 @@ impl Lookup {
         (distance, addr)
     }
 
-    fn add(&mut self, id: Option<NodeId>, addr: SocketAddr) {
-        if self.candidates.iter().any(|((_, a), _)| *a == addr) {
+    fn add(&mut self, id: Option<NodeId>, addr: SocketAddr, hop: u32) {
+        if let Some((_, known)) = self.candidates.iter_mut().find(|((_, a), _)| *a == addr) {
+            known.hop = known.hop.min(hop);
             return;
         }
         let key = self.key(id, addr);
@@ -109,6 +116,7 @@ impl Lookup {
                 id,
                 state: State::Waiting,
                 token: None,
+                hop,
             },
         );
     }
@@ -146,8 +154,10 @@ impl Lookup {
         nodes: &[NodeInfo],
         token: Option<Vec<u8>>,
     ) {
+        let mut hop = 1;
         if let Some(key) = self.find(addr) {
             if let Some(mut candidate) = self.candidates.remove(&key) {
+                hop = candidate.hop;
                 if candidate.state == State::InFlight {
                     self.in_flight -= 1;
                 }
@@ -159,7 +169,7 @@ impl Lookup {
             }
         }
         for node in nodes {
-            self.add(Some(node.id), node.addr);
+            self.add(Some(node.id), node.addr, hop + 1);
         }
     }
 
@@ -225,6 +235,14 @@ impl Lookup {
     pub fn queried(&self) -> usize {
         self.queried
     }
+
+    /// Hops to the closest node that answered (0 if none did).
+    pub fn hops(&self) -> u32 {
+        self.candidates
+            .values()
+            .find(|c| c.state == State::Responded)
+            .map_or(0, |c| c.hop)
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +290,7 @@ mod tests {
         let closest = lookup.closest_responded();
         assert_eq!(closest[0], (info(2), Some(b"t".to_vec())));
         assert_eq!(closest.len(), 2);
+        assert_eq!(lookup.hops(), 2, "the seed named the closest node");
     }
 
     #[test]

@@ -175,6 +175,12 @@ fn lookups_in_200_nodes_converge_to_the_true_closest() {
             .collect();
         let overlap = found.iter().filter(|id| truth.contains(id)).count();
         assert!(overlap >= 7, "lookup found {overlap} of the true closest");
+        // Kademlia: O(log N) hops; with 200 nodes and full tables, a few at most.
+        assert!(
+            (1..=4).contains(&result.hops),
+            "lookup took {} hops",
+            result.hops
+        );
         exact += usize::from(
             found[..truth.len().min(found.len())] == truth[..truth.len().min(found.len())],
         );
