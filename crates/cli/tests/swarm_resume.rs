@@ -1,0 +1,201 @@
+//! `spore seed` and `spore get` as a user runs them, and resume after `kill -9`: a download
+//! killed in the middle is restarted and fetches only the pieces it did not verify before.
+//!
+//! The first download goes through a proxy (written here) that forwards only part of the
+//! seeder's bytes and then holds the connection silent, so the kill always lands mid-download.
+//! Addresses: 127.3.50.x.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bound on each wait.
+const STEP_TIMEOUT: Duration = Duration::from_secs(90);
+/// How often the partial file is inspected while waiting for verified pieces.
+const FILE_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Bytes the proxy lets through from the seeder (about half of the 1 MB fixture).
+const PROXY_BUDGET_BYTES: u64 = 500_000;
+/// Pieces that must be on disk before the kill.
+const PIECES_BEFORE_KILL: usize = 6;
+
+fn shared_dir() -> PathBuf {
+    std::env::var_os("SPORE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn ip(host: u8) -> IpAddr {
+    IpAddr::from([127, 3, 50, host])
+}
+
+/// A child process killed (SIGKILL) when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spore() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_spore"))
+}
+
+/// Starts `spore seed` and returns it with the address it serves on.
+fn start_seeder(torrent: &Path) -> (Killed, SocketAddr) {
+    let mut child = spore()
+        .args(["--json", "seed"])
+        .arg(torrent)
+        .arg(shared_dir().join("fixtures/content"))
+        .args([
+            "--listen",
+            &format!("{}:0", ip(2)),
+            "--bind",
+            &ip(2).to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("spore seed printed {line:?}"));
+    let addr = ready["seeding"].as_str().unwrap().parse().unwrap();
+    (Killed(child), addr)
+}
+
+/// A proxy at `ip(4)` to `target` that forwards the first `PROXY_BUDGET_BYTES` bytes from the
+/// target (over all connections) and then stops forwarding, keeping connections open.
+fn start_stalling_proxy(target: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind(SocketAddr::new(ip(4), 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let budget = Arc::new(AtomicU64::new(PROXY_BUDGET_BYTES));
+    // The threads live until the test process ends; they only ever touch loopback sockets.
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(upstream) = TcpStream::connect(target) else {
+                continue;
+            };
+            let (mut up_w, mut client_r) =
+                (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_r, &mut up_w));
+            let budget = budget.clone();
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (upstream, client);
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let left = budget.load(Ordering::SeqCst) as usize;
+                    if left == 0 {
+                        // Hold both sockets open, silent, until the test ends.
+                        std::thread::park();
+                        continue;
+                    }
+                    let chunk = left.min(buf.len());
+                    let n = match from.read(&mut buf[..chunk]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    budget.fetch_sub(n as u64, Ordering::SeqCst);
+                    if to.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn get_command(torrent: &Path, out: &Path, peer: SocketAddr) -> Command {
+    let mut cmd = spore();
+    cmd.args(["--json", "get"])
+        .arg(torrent)
+        .arg("-o")
+        .arg(out)
+        .args(["--peer", &peer.to_string()])
+        .args([
+            "--listen",
+            &format!("{}:0", ip(3)),
+            "--bind",
+            &ip(3).to_string(),
+        ]);
+    cmd
+}
+
+/// Pieces of `file` that already hold the right bytes.
+fn pieces_on_disk(file: &Path, want: &[u8], piece_len: usize) -> usize {
+    let Ok(got) = std::fs::read(file) else {
+        return 0;
+    };
+    want.chunks(piece_len)
+        .enumerate()
+        .filter(|(i, piece)| got.get(i * piece_len..i * piece_len + piece.len()) == Some(piece))
+        .count()
+}
+
+#[test]
+fn killed_download_resumes_and_fetches_only_what_was_missing() {
+    let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
+    let want = std::fs::read(shared_dir().join("fixtures/content/single.bin")).unwrap();
+    let piece_len = 32 * 1024;
+    let piece_count = want.len().div_ceil(piece_len);
+    let (_seeder, seeder_addr) = start_seeder(&torrent);
+    let proxy = start_stalling_proxy(seeder_addr);
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("single.bin");
+
+    let first = Killed(
+        get_command(&torrent, out.path(), proxy)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut on_disk = 0;
+    let polls_max = STEP_TIMEOUT.as_millis() / FILE_POLL_INTERVAL.as_millis();
+    for _ in 0..polls_max {
+        on_disk = pieces_on_disk(&file, &want, piece_len);
+        if on_disk >= PIECES_BEFORE_KILL {
+            break;
+        }
+        std::thread::sleep(FILE_POLL_INTERVAL);
+    }
+    assert!(
+        on_disk >= PIECES_BEFORE_KILL,
+        "only {on_disk} pieces arrived"
+    );
+    drop(first); // SIGKILL: no chance to save anything.
+    assert!(on_disk < piece_count, "the proxy let everything through");
+
+    let second = get_command(&torrent, out.path(), seeder_addr)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(second.status.success(), "restarted download failed");
+    let summary: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    eprintln!("killed with {on_disk} pieces on disk; restart: {summary}");
+    assert_eq!(summary["complete"], true, "{summary}");
+    assert_eq!(std::fs::read(&file).unwrap(), want);
+    let at_start = summary["pieces_at_start"].as_u64().unwrap();
+    let downloaded = summary["bytes_downloaded"].as_u64().unwrap();
+    assert!(
+        at_start >= on_disk as u64,
+        "kept {at_start} of {on_disk} verified pieces"
+    );
+    assert!(at_start < piece_count as u64);
+    // Only the missing pieces came again (the last piece is the short one: allow for it).
+    let missing_bytes_max = (piece_count as u64 - at_start + 1) * piece_len as u64;
+    assert!(
+        downloaded > 0 && downloaded <= missing_bytes_max,
+        "downloaded {downloaded} bytes with {at_start} of {piece_count} pieces kept"
+    );
+}
