@@ -38,13 +38,17 @@ def wall_secs(text):
 
 def run(spore, scenario, nodes, out):
     load_before = os.getloadavg()[0]
-    cmd = ["/usr/bin/time", "-v", spore, "--quiet", "sim", scenario,
-           "--nodes", str(nodes), "--out", out]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = ["/usr/bin/time", "-v", spore, "sim", scenario, "--nodes", str(nodes), "--out", out]
+    # spore prints a progress line per 5% of simulated time to stderr: keep a log to follow.
+    os.makedirs(out, exist_ok=True)
+    log_path = os.path.join(out, "stderr.log")
+    with open(log_path, "w") as log:
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    with open(log_path) as log:
+        err = log.read()
     if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+        sys.exit(f"{' '.join(cmd)} failed:\n{err}")
     load_after = os.getloadavg()[0]
-    err = done.stderr
     peak_bytes = int(time_field(err, "Maximum resident set size (kbytes)")) * 1024
     cpu = float(time_field(err, "User time (seconds)")) + float(
         time_field(err, "System time (seconds)"))

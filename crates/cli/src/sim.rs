@@ -1,5 +1,6 @@
 //! `spore sim`: run a simulator scenario (the real DHT cores in virtual time) and report on it.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -87,12 +88,27 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         )?
         .progress_chars("=> "),
     );
-    let mut current_run = 0;
+    // Without a terminal (a benchmark's log, CI) the bar is invisible: print a line per 5%.
+    let log_lines = out.shows_progress() && !std::io::stderr().is_terminal();
+    let (mut current_run, mut logged_step) = (0, None);
     let (report, wall) = timed(|| {
         sim::runner::run(&scenario, &mut |progress: Progress| {
             if progress.run != current_run {
                 current_run = progress.run;
+                logged_step = None;
                 bar.reset();
+            }
+            let step = progress.simulated.as_secs() * 20 / progress.total.as_secs().max(1);
+            if log_lines && logged_step != Some(step) {
+                logged_step = Some(step);
+                eprintln!(
+                    "run {}/{} ({} nodes): simulated {}/{} s",
+                    progress.run + 1,
+                    progress.runs,
+                    progress.nodes,
+                    progress.simulated.as_secs(),
+                    progress.total.as_secs()
+                );
             }
             bar.set_length(progress.total.as_secs());
             bar.set_position(progress.simulated.as_secs());
