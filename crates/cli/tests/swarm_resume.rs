@@ -28,8 +28,9 @@ fn shared_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
-fn ip(host: u8) -> IpAddr {
-    IpAddr::from([127, 3, 50, host])
+/// `127.3.net.host`: one `net` per test, one `host` per peer.
+fn ip(net: u8, host: u8) -> IpAddr {
+    IpAddr::from([127, 3, net, host])
 }
 
 /// A child process killed (SIGKILL) when dropped.
@@ -47,16 +48,16 @@ fn spore() -> Command {
 }
 
 /// Starts `spore seed` and returns it with the address it serves on.
-fn start_seeder(torrent: &Path) -> (Killed, SocketAddr) {
+fn start_seeder(net: u8, torrent: &Path) -> (Killed, SocketAddr) {
     let mut child = spore()
         .args(["--json", "seed"])
         .arg(torrent)
         .arg(shared_dir().join("fixtures/content"))
         .args([
             "--listen",
-            &format!("{}:0", ip(2)),
+            &format!("{}:0", ip(net, 2)),
             "--bind",
-            &ip(2).to_string(),
+            &ip(net, 2).to_string(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -72,10 +73,10 @@ fn start_seeder(torrent: &Path) -> (Killed, SocketAddr) {
     (Killed(child), addr)
 }
 
-/// A proxy at `ip(4)` to `target` that forwards the first `PROXY_BUDGET_BYTES` bytes from the
+/// A proxy at `ip(net, 4)` to `target` that forwards the first `PROXY_BUDGET_BYTES` bytes from the
 /// target (over all connections) and then stops forwarding, keeping connections open.
-fn start_stalling_proxy(target: SocketAddr) -> SocketAddr {
-    let listener = TcpListener::bind(SocketAddr::new(ip(4), 0)).unwrap();
+fn start_stalling_proxy(net: u8, target: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind(SocketAddr::new(ip(net, 4), 0)).unwrap();
     let addr = listener.local_addr().unwrap();
     let budget = Arc::new(AtomicU64::new(PROXY_BUDGET_BYTES));
     // The threads live until the test process ends; they only ever touch loopback sockets.
@@ -115,7 +116,7 @@ fn start_stalling_proxy(target: SocketAddr) -> SocketAddr {
     addr
 }
 
-fn get_command(torrent: &Path, out: &Path, peer: SocketAddr) -> Command {
+fn get_command(net: u8, torrent: &Path, out: &Path, peer: SocketAddr) -> Command {
     let mut cmd = spore();
     cmd.args(["--json", "get"])
         .arg(torrent)
@@ -124,9 +125,9 @@ fn get_command(torrent: &Path, out: &Path, peer: SocketAddr) -> Command {
         .args(["--peer", &peer.to_string()])
         .args([
             "--listen",
-            &format!("{}:0", ip(3)),
+            &format!("{}:0", ip(net, 3)),
             "--bind",
-            &ip(3).to_string(),
+            &ip(net, 3).to_string(),
         ]);
     cmd
 }
@@ -142,28 +143,13 @@ fn pieces_on_disk(file: &Path, want: &[u8], piece_len: usize) -> usize {
         .count()
 }
 
-#[test]
-fn killed_download_resumes_and_fetches_only_what_was_missing() {
-    let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
-    let want = std::fs::read(shared_dir().join("fixtures/content/single.bin")).unwrap();
-    let piece_len = 32 * 1024;
-    let piece_count = want.len().div_ceil(piece_len);
-    let (_seeder, seeder_addr) = start_seeder(&torrent);
-    let proxy = start_stalling_proxy(seeder_addr);
-    let out = tempfile::tempdir().unwrap();
-    let file = out.path().join("single.bin");
-
-    let first = Killed(
-        get_command(&torrent, out.path(), proxy)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+/// Waits (bounded) until at least `PIECES_BEFORE_KILL` pieces of `file` are right; returns how
+/// many are.
+fn wait_for_pieces(file: &Path, want: &[u8], piece_len: usize) -> usize {
     let mut on_disk = 0;
     let polls_max = STEP_TIMEOUT.as_millis() / FILE_POLL_INTERVAL.as_millis();
     for _ in 0..polls_max {
-        on_disk = pieces_on_disk(&file, &want, piece_len);
+        on_disk = pieces_on_disk(file, want, piece_len);
         if on_disk >= PIECES_BEFORE_KILL {
             break;
         }
@@ -173,10 +159,33 @@ fn killed_download_resumes_and_fetches_only_what_was_missing() {
         on_disk >= PIECES_BEFORE_KILL,
         "only {on_disk} pieces arrived"
     );
+    on_disk
+}
+
+#[test]
+fn killed_download_resumes_and_fetches_only_what_was_missing() {
+    let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
+    let want = std::fs::read(shared_dir().join("fixtures/content/single.bin")).unwrap();
+    let piece_len = 32 * 1024;
+    let piece_count = want.len().div_ceil(piece_len);
+    let net = 50;
+    let (_seeder, seeder_addr) = start_seeder(net, &torrent);
+    let proxy = start_stalling_proxy(net, seeder_addr);
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("single.bin");
+
+    let first = Killed(
+        get_command(net, &torrent, out.path(), proxy)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let on_disk = wait_for_pieces(&file, &want, piece_len);
     drop(first); // SIGKILL: no chance to save anything.
     assert!(on_disk < piece_count, "the proxy let everything through");
 
-    let second = get_command(&torrent, out.path(), seeder_addr)
+    let second = get_command(net, &torrent, out.path(), seeder_addr)
         .stderr(Stdio::null())
         .output()
         .unwrap();
@@ -198,4 +207,76 @@ fn killed_download_resumes_and_fetches_only_what_was_missing() {
         downloaded > 0 && downloaded <= missing_bytes_max,
         "downloaded {downloaded} bytes with {at_start} of {piece_count} pieces kept"
     );
+}
+
+#[test]
+fn ctrl_c_stops_a_download_cleanly_and_keeps_its_progress() {
+    let net = 51;
+    let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
+    let want = std::fs::read(shared_dir().join("fixtures/content/single.bin")).unwrap();
+    let piece_len = 32 * 1024;
+    let (_seeder, seeder_addr) = start_seeder(net, &torrent);
+    let proxy = start_stalling_proxy(net, seeder_addr);
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("single.bin");
+    let mut first = Killed(
+        get_command(net, &torrent, out.path(), proxy)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let on_disk = wait_for_pieces(&file, &want, piece_len);
+    let interrupted = Command::new("kill")
+        .args(["-INT", &first.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let polls_max = STEP_TIMEOUT.as_millis() / FILE_POLL_INTERVAL.as_millis();
+    let mut exit = None;
+    for _ in 0..polls_max {
+        exit = first.0.try_wait().unwrap();
+        if exit.is_some() {
+            break;
+        }
+        std::thread::sleep(FILE_POLL_INTERVAL);
+    }
+    let exit = exit.expect("spore get did not stop on Ctrl-C");
+    assert!(
+        !exit.success(),
+        "an interrupted download must not report success"
+    );
+    let mut stdout = String::new();
+    first
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    // The summary, then the error that says how to resume.
+    let mut printed = serde_json::Deserializer::from_str(&stdout).into_iter::<serde_json::Value>();
+    let summary = printed.next().unwrap().unwrap();
+    assert_eq!(summary["complete"], false, "{summary}");
+    let error = printed.next().unwrap().unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("resume"),
+        "{error}"
+    );
+    let resume_files = std::fs::read_dir(out.path().join(".spore"))
+        .unwrap()
+        .count();
+    assert_eq!(resume_files, 1, "resume data saved on the way out");
+
+    let second = get_command(net, &torrent, out.path(), seeder_addr)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(second.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert!(
+        summary["pieces_at_start"].as_u64().unwrap() >= on_disk as u64,
+        "{summary}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), want);
 }

@@ -228,11 +228,21 @@ pub async fn run(
         }
         None => None,
     };
+    tokio::pin!(shutdown);
     let torrent = match source {
         Source::Torrent(torrent) => Arc::new(*torrent),
         Source::Magnet(magnet) => {
             status.send_modify(|s| s.phase = Phase::FetchingMetadata);
-            Arc::new(metadata::fetch(&magnet, &options, &mut discovered).await?)
+            tokio::select! {
+                fetched = metadata::fetch(&magnet, &options, &mut discovered) => Arc::new(fetched?),
+                () = &mut shutdown => {
+                    return Ok(Summary {
+                        name: magnet.display_name.clone().unwrap_or_default(),
+                        seconds: clock.now().as_micros() as f64 / 1e6,
+                        ..Summary::default()
+                    });
+                }
+            }
         }
     };
     torrent_task::run(
