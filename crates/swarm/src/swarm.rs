@@ -439,7 +439,7 @@ impl Swarm {
                 peer.incoming.remove(&block);
                 Ok(())
             }
-            Message::Piece { index, begin, data } => self.on_piece(now, key, index, begin, &data),
+            Message::Piece { index, begin, data } => self.on_piece(now, key, index, begin, data),
             Message::Reject(block) => {
                 if peer.fast {
                     if peer.outstanding.remove(&block).is_some() {
@@ -544,7 +544,7 @@ impl Swarm {
         key: PeerKey,
         index: u32,
         begin: u32,
-        data: &[u8],
+        data: Cow<'_, [u8]>,
     ) -> Result<(), &'static str> {
         let block = BlockRequest {
             index,
@@ -569,7 +569,8 @@ impl Swarm {
         {
             self.actions.push_back(Action::WriteBlock {
                 block,
-                data: data.to_vec(),
+                // Owned data (what drivers pass) moves without a copy.
+                data: data.into_owned(),
             });
             for other in others {
                 if let Some(p) = self.peers.get_mut(&other) {

@@ -16,6 +16,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes gathered from the outbox into one socket write.
+const WRITE_BATCH_BYTES: usize = 128 * 1024;
 /// Messages queued towards one peer before it counts as too slow and is dropped.
 pub const OUTBOX_LEN_MAX: usize = 2048;
 
@@ -113,10 +115,26 @@ pub async fn run(
         }
     };
     let write_loop = async {
-        while let Some(bytes) = outbox.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
+        let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
+        while let Some(first) = outbox.recv().await {
+            // Coalesce what is already queued (requests, haves, blocks) into one write: one
+            // system call for many small messages.
+            let mut next = Some(first);
+            while let Some(bytes) = next.take() {
+                if batch.is_empty() && bytes.len() >= WRITE_BATCH_BYTES {
+                    batch = bytes;
+                    break;
+                }
+                batch.extend_from_slice(&bytes);
+                if batch.len() >= WRITE_BATCH_BYTES {
+                    break;
+                }
+                next = outbox.try_recv().ok();
+            }
+            if writer.write_all(&batch).await.is_err() {
                 return;
             }
+            batch.clear();
         }
         let _ = writer.shutdown().await;
     };
