@@ -31,6 +31,9 @@ pub struct Args {
     /// Local UDP address to bind.
     #[arg(long, global = true, value_name = "ADDR:PORT")]
     bind: Option<SocketAddr>,
+    /// BEP 43 read-only node: ask, never answer, and tell others not to add us.
+    #[arg(long, global = true)]
+    read_only: bool,
     #[command(subcommand)]
     command: DhtCommand,
 }
@@ -184,7 +187,9 @@ async fn start(
     let bind = args
         .bind
         .unwrap_or_else(|| default_bind.parse().expect("constant address"));
-    let handle = DhtHandle::start(DhtOptions::new(bind))
+    let mut options = DhtOptions::new(bind);
+    options.core.read_only = args.read_only;
+    let handle = DhtHandle::start(options)
         .await
         .with_context(|| format!("cannot open a DHT socket on {bind}"))?;
     if needs_bootstrap {
@@ -398,6 +403,7 @@ async fn run_node(
         .unwrap_or_else(|| "0.0.0.0:6881".parse().expect("constant address"));
     let mut options = DhtOptions::new(bind);
     options.state_file = state;
+    options.core.read_only = args.read_only;
     let handle = DhtHandle::start(options)
         .await
         .with_context(|| format!("cannot open a DHT socket on {bind}"))?;

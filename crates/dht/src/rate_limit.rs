@@ -80,10 +80,13 @@ impl RateLimiter {
             milli_tokens: burst_milli,
             updated: now,
         });
-        let elapsed_ms = now.saturating_since(bucket.updated).as_millis() as u64;
-        bucket.milli_tokens =
-            (bucket.milli_tokens + elapsed_ms * u64::from(self.limit.per_second)).min(burst_milli);
-        bucket.updated = now;
+        let refill_milli = refill_milli_tokens(now.saturating_since(bucket.updated), self.limit);
+        // Time that refilled less than a thousandth of a token is kept for the next message:
+        // a source sending faster than that must still earn its sustained rate.
+        if refill_milli > 0 {
+            bucket.milli_tokens = (bucket.milli_tokens + refill_milli).min(burst_milli);
+            bucket.updated = now;
+        }
         if bucket.milli_tokens >= 1000 {
             bucket.milli_tokens -= 1000;
             true
@@ -108,12 +111,18 @@ impl RateLimiter {
         }
         self.last_sweep = Some(now);
         let burst_milli = u64::from(self.limit.burst) * 1000;
-        let per_second = u64::from(self.limit.per_second);
+        let limit = self.limit;
         self.buckets.retain(|_, b| {
-            let elapsed_ms = now.saturating_since(b.updated).as_millis() as u64;
-            b.milli_tokens + elapsed_ms * per_second < burst_milli
+            b.milli_tokens + refill_milli_tokens(now.saturating_since(b.updated), limit)
+                < burst_milli
         });
     }
+}
+
+/// Thousandths of a token earned in `elapsed`.
+fn refill_milli_tokens(elapsed: Duration, limit: RateLimit) -> u64 {
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    micros.saturating_mul(u64::from(limit.per_second)) / 1000
 }
 
 #[cfg(test)]
@@ -145,6 +154,24 @@ mod tests {
         now = now + IDLE_SWEEP_INTERVAL;
         assert!(limiter.allow(now, "10.0.0.3".parse().unwrap()));
         assert_eq!(limiter.buckets.len(), 1, "refilled buckets were forgotten");
+    }
+
+    #[test]
+    fn a_flood_faster_than_a_message_per_millisecond_still_gets_the_sustained_rate() {
+        let mut limiter = RateLimiter::new(RateLimit {
+            per_second: 10,
+            burst: 5,
+            addresses_max: 2,
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut now = Timestamp::ZERO;
+        let mut allowed = 0;
+        // 20,000 messages, one every 100 µs, for 2 s: the burst plus 2 s at 10 a second.
+        for _ in 0..20_000 {
+            now = now + Duration::from_micros(100);
+            allowed += u32::from(limiter.allow(now, ip));
+        }
+        assert!((24..=26).contains(&allowed), "allowed {allowed}");
     }
 
     #[test]
