@@ -32,6 +32,9 @@ pub struct Args {
     /// Local IP for outgoing connections.
     #[arg(long, value_name = "IP")]
     pub bind: Option<IpAddr>,
+    /// Do not announce to the torrent's trackers.
+    #[arg(long)]
+    pub no_trackers: bool,
     /// Trackerless peer discovery.
     #[command(flatten)]
     pub dht: crate::dht::TrackerlessArgs,
@@ -112,8 +115,16 @@ pub fn drive(
             peer_feed.clone(),
         )
         .await?;
+        // Tracker announces (BEP 3/12/15): after the run ends it sends `stopped` and returns.
+        let trackers = tokio::spawn(node::announce::announce_swarm(
+            node::announce::config_for(&source, options.local_ip, options.seed),
+            status_rx.clone(),
+            peer_feed.clone(),
+            watch::channel(node::announce::Report::default()).0,
+        ));
         let result = node::swarm::run(source, options, status_tx, discovered, shutdown).await;
         drop((peer_feed, status_rx));
+        let _ = trackers.await;
         let _ = display.await;
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -212,9 +223,9 @@ fn resume_file(out_dir: &Path, source: &Source) -> anyhow::Result<PathBuf> {
 
 /// Runs `spore get`.
 pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
-    let source = load_source(&args.source)?;
-    if args.peers.is_empty() && matches!(source, Source::Torrent(_)) {
-        tracing::warn!("no --peer given: waiting for incoming connections (tracker announces are not wired in yet)");
+    let mut source = load_source(&args.source)?;
+    if args.no_trackers {
+        node::announce::forget_trackers(&mut source);
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -25,6 +25,9 @@ pub struct Args {
     /// Local IP for outgoing connections.
     #[arg(long, value_name = "IP")]
     pub bind: Option<IpAddr>,
+    /// Do not announce to the torrent's trackers.
+    #[arg(long)]
+    pub no_trackers: bool,
     /// Trackerless peer discovery: announce in the DHT.
     #[command(flatten)]
     pub dht: crate::dht::TrackerlessArgs,
@@ -32,7 +35,10 @@ pub struct Args {
 
 /// Runs `spore seed`.
 pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
-    let source = load_source(&args.torrent.to_string_lossy())?;
+    let mut source = load_source(&args.torrent.to_string_lossy())?;
+    if args.no_trackers {
+        node::announce::forget_trackers(&mut source);
+    }
     let Source::Torrent(torrent) = &source else {
         bail!("seed needs a .torrent file, not a magnet link");
     };

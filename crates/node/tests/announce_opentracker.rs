@@ -227,3 +227,24 @@ async fn dead_trackers_and_failure_reasons_fall_through_to_the_next_tier() {
         peer.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_finished_swarm_does_not_wait_for_a_silent_tracker() {
+    // A UDP "tracker" that reads requests and never answers.
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("udp://{}/announce", silent.local_addr().unwrap());
+    let mut config = config(vec![vec![url]], [0x55; 20], 5);
+    // BEP 15's schedule: 15 s, then 30 s, then 60 s before giving up.
+    config.udp_timeout_first = Duration::from_secs(15);
+    config.udp_attempts = 3;
+    let peer = Peer::start(config, 41005, 100);
+    let mut request = [0u8; 64];
+    let (len, _) = tokio::time::timeout(WAIT, silent.recv_from(&mut request))
+        .await
+        .expect("the announcer sent its connect")
+        .unwrap();
+    assert_eq!(len, 16, "a BEP 15 connect request");
+    // The swarm ends while the connect is unanswered: the announcer ends too (within WAIT,
+    // far less than the 105 s of retries), with nothing to stop.
+    peer.stop().await;
+}

@@ -32,6 +32,9 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::limited(3))
             .local_address(local_ip)
             .no_proxy()
+            // Announces are minutes apart and trackers (opentracker) close idle connections:
+            // a pooled connection would fail the next request.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| Error::Transport(format!("cannot set up the HTTP client: {e}")))?;
         Ok(HttpClient {

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tracker::{Event, InfoHash, PeerId, ScrapeStats};
 
 use schedule::{Schedule, Tiers};
-pub use swarm_feed::{announce_swarm, config_for, tiers_of, transfer_of};
+pub use swarm_feed::{announce_swarm, config_for, forget_trackers, tiers_of, transfer_of};
 
 /// Peers asked of a tracker in each announce.
 pub const NUMWANT_DEFAULT: u32 = 50;
@@ -280,18 +280,38 @@ pub async fn run(
     let clock = tokio::time::Instant::now();
     let now = || Timestamp::from_micros(clock.elapsed().as_micros() as u64);
     let mut schedule = Schedule::new(now(), first.left == Some(0));
-    loop {
+    // Whether the run goes on; false once `shutdown` resolved or the swarm dropped `transfer`.
+    let mut running = true;
+    while running {
         if let Some(event) = schedule.poll_announce(now()) {
             let params = announcer.params(&transfer.borrow(), event);
-            let answered = tokio::select! {
-                answered = announcer.announce_once(&mut tiers, &params) => answered,
-                () = &mut shutdown => break,
+            let announce = announcer.announce_once(&mut tiers, &params);
+            tokio::pin!(announce);
+            // The swarm may finish while a slow tracker is being waited for: follow it.
+            let answered = loop {
+                tokio::select! {
+                    answered = &mut announce => break answered,
+                    changed = transfer.changed() => {
+                        if changed.is_err() {
+                            running = false;
+                            break None;
+                        }
+                        if transfer.borrow().left == Some(0) {
+                            schedule.handle_completed(now());
+                        }
+                    }
+                    () = &mut shutdown => {
+                        running = false;
+                        break None;
+                    }
+                }
             };
             match answered {
                 Some(answer) => {
                     schedule.handle_success(now(), event, answer.interval, answer.min_interval)
                 }
-                None => schedule.handle_failure(now()),
+                None if running => schedule.handle_failure(now()),
+                None => {}
             }
             continue;
         }
@@ -300,13 +320,12 @@ pub async fn run(
             () = tokio::time::sleep_until(wake) => {}
             changed = transfer.changed() => {
                 if changed.is_err() {
-                    break;
-                }
-                if transfer.borrow().left == Some(0) {
+                    running = false;
+                } else if transfer.borrow().left == Some(0) {
                     schedule.handle_completed(now());
                 }
             }
-            () = &mut shutdown => break,
+            () = &mut shutdown => running = false,
         }
     }
     if schedule.needs_stopped() {

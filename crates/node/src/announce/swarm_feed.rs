@@ -20,6 +20,17 @@ pub fn tiers_of(source: &Source) -> Vec<Vec<String>> {
     }
 }
 
+/// Removes every tracker from `source` (`--no-trackers`); its info-hash does not change.
+pub fn forget_trackers(source: &mut Source) {
+    match source {
+        Source::Torrent(torrent) => {
+            torrent.announce = None;
+            torrent.announce_list.clear();
+        }
+        Source::Magnet(magnet) => magnet.trackers.clear(),
+    }
+}
+
 /// The announcer's configuration for `source`, sending from `local_ip` (the swarm's outgoing
 /// address, so that trackers hand out an address the swarm accepts connections on).
 pub fn config_for(source: &Source, local_ip: Option<IpAddr>, seed: u64) -> Config {

@@ -1,6 +1,8 @@
 //! Debian's opentracker on a free loopback port, serving a whitelist of info-hashes, for the
 //! tracker client's interop tests (also included by the CLI's end-to-end tracker tests).
 
+#![allow(dead_code)] // Each test binary uses a different subset.
+
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -21,10 +23,15 @@ pub struct OpenTracker {
 }
 
 impl OpenTracker {
-    /// Starts opentracker on `ip` (a 127.x address) with `info_hashes` whitelisted.
+    /// Starts opentracker on a free port of `ip` (a 127.x address) with `info_hashes`
+    /// whitelisted.
     pub fn start(ip: Ipv4Addr, info_hashes: &[[u8; 20]]) -> OpenTracker {
+        OpenTracker::start_at(free_port(ip), info_hashes)
+    }
+
+    /// Starts opentracker on `addr` (from [`free_port`]) with `info_hashes` whitelisted.
+    pub fn start_at(addr: SocketAddr, info_hashes: &[[u8; 20]]) -> OpenTracker {
         let dir = tempfile::tempdir().expect("temp dir");
-        let addr = free_port(ip);
         let whitelist = dir.path().join("whitelist.txt");
         let hex: String = info_hashes
             .iter()
