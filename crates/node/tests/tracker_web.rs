@@ -1,5 +1,6 @@
 //! The tracker's web page in headless Chromium: after its script ran, the DOM lists the search
-//! results, and a screenshot of it is not blank.
+//! results and a torrent's files, swarm health and magnet link, and a screenshot of it shows the
+//! results table.
 
 mod tracker_support;
 
@@ -7,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use tracker::server::Config;
-use tracker_support::{made_up_torrent, Server};
+use tracker_support::{get_bytes, made_up_torrent, Server};
 
 fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
     let output = Command::new("chromium")
@@ -37,10 +38,12 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn page_renders_search_results_in_headless_chromium() {
     let server = Server::start(None, Config::default());
-    server.publish(&made_up_torrent(
-        "Sintel open movie 4k",
-        &[("sintel/sintel-4k.mkv", 4_000_000)],
-    ));
+    let movie = server
+        .publish(&made_up_torrent(
+            "Sintel open movie 4k",
+            &[("sintel/sintel-4k.mkv", 4_000_000)],
+        ))
+        .info_hash;
     server.publish(&made_up_torrent(
         "Sintel soundtrack flac",
         &[("ost/01.flac", 30_000)],
@@ -57,6 +60,35 @@ fn page_renders_search_results_in_headless_chromium() {
     assert_eq!(dom.matches("class=\"result\"").count(), 2);
     assert!(dom.contains("magnet:?xt=urn:btih:"));
     assert!(dom.contains("3 torrents indexed"));
+
+    // One seeder joins the movie's swarm; its details (files, swarm health, magnet) show.
+    let seeder = tracker::http::AnnounceRequest {
+        info_hash: tracker::InfoHash::from_hex(&movie).unwrap(),
+        peer_id: tracker::PeerId([1; 20]),
+        port: 6881,
+        uploaded: 0,
+        downloaded: 0,
+        left: 0,
+        event: tracker::Event::Started,
+        numwant: Some(0),
+        compact: true,
+        ip: None,
+        key: None,
+        tracker_id: None,
+    };
+    get_bytes(&format!("{}?{}", server.announce_url(), seeder.to_query()));
+    let url_details = format!("{}/?q=sintel&t={movie}", server.base);
+    let dom = chromium(
+        &dir.path().join("profile-details"),
+        &["--dump-dom", &url_details],
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("sintel/sintel-4k.mkv (3.8 MiB)"), "{dom}");
+    assert!(dom.contains("Swarm: 1 seeders, 0 leechers"), "{dom}");
+    assert!(
+        dom.contains(&format!("magnet:?xt=urn:btih:{movie}")),
+        "{dom}"
+    );
 
     let shot = dir.path().join("page.png");
     chromium(

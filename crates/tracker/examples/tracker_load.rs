@@ -284,7 +284,7 @@ fn main() {
     }
     let once = o.mode == "populate";
     let limit = if once {
-        Duration::from_secs(600)
+        Duration::from_secs(120)
     } else {
         Duration::from_secs_f64(o.seconds)
     };

@@ -359,13 +359,14 @@ async fn publish(State(s): State<AppState>, body: axum::body::Bytes) -> Response
         Ok(r) => r,
         Err(err) => return json_error(StatusCode::BAD_REQUEST, err),
     };
-    // The row is committed before the answer goes out: an acknowledged publish survives a
-    // restart.
-    match s.store().publish(&record) {
-        Ok(()) => Json(PublishResponse {
-            info_hash: record.key(),
-        })
-        .into_response(),
+    // The row is committed (fsync'd) before the answer goes out: an acknowledged publish
+    // survives a restart. The wait for the disk happens off the async workers, which keep
+    // answering announces meanwhile.
+    let key = record.key();
+    let committed = tokio::task::spawn_blocking(move || s.store().publish(&record)).await;
+    match committed {
+        Ok(Ok(())) => Json(PublishResponse { info_hash: key }).into_response(),
+        Ok(Err(err)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, err),
         Err(err) => json_error(StatusCode::INTERNAL_SERVER_ERROR, err),
     }
 }

@@ -1,8 +1,9 @@
 //! The tracker server: drives [`tracker::server::Tracker`] with a UDP socket (BEP 15), an HTTP
-//! listener (BEP 3 announce, BEP 48 scrape, the JSON API and the web page) and a timer, and
-//! keeps the searchable index in SQLite ([`store`]).
+//! listener (BEP 3 announce, BEP 48 scrape, the JSON API and the web page; `http_server`) and a
+//! timer, and keeps the searchable index in SQLite ([`store`]).
 
 pub mod api;
+mod http_server;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sansio::{Rng, Timestamp};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tracker::index::{FileEntry, TorrentRecord};
 use tracker::server::{Config, Tracker};
@@ -76,6 +77,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A tracker with default settings and an in-memory index, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Shared {
+        let clock = Clock::start();
+        Shared {
+            clock,
+            core: Mutex::new(Tracker::new(
+                Config::default(),
+                Rng::from_seed(1),
+                clock.now(),
+            )),
+            store: Mutex::new(Store::open(None).expect("an in-memory database")),
+        }
+    }
+
     pub(crate) fn core(&self) -> MutexGuard<'_, Tracker> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -146,16 +162,15 @@ pub async fn start(options: TrackerOptions) -> Result<RunningTracker, TrackerErr
             .push(tokio::spawn(serve_udp(socket, shared.clone())));
     }
     if let Some(addr) = options.http {
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| TrackerError::Bind { addr, source })?;
         running.http_addr = listener.local_addr().ok();
-        let app = api::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        running.tasks.push(tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).await {
-                tracing::error!("tracker HTTP server stopped: {err}");
-            }
-        }));
+        let router = api::router(shared.clone());
+        running.tasks.push(tokio::spawn(http_server::serve(
+            listener,
+            shared.clone(),
+            router,
+        )));
     }
     running.tasks.push(tokio::spawn(run_timer(shared)));
     Ok(running)
