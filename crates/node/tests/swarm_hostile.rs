@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wire::{BlockRequest, Handshake, Message, Reserved};
 
 /// How long spore may take to close a hostile connection.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_sending_corrupt_blocks_is_banned_and_the_download_completes() {

@@ -111,6 +111,9 @@ struct InProgress {
     received: u32,
     /// Who delivered each block (for hash-failure attribution).
     senders: Vec<Option<PeerKey>>,
+    /// For a piece that failed before: the one peer allowed to send it this time, so that the
+    /// retry either passes (and shows which earlier blocks were bad) or has a sole culprit.
+    owner: Option<PeerKey>,
 }
 
 /// What became of a received block.
@@ -135,6 +138,8 @@ pub struct PiecePicker {
     availability: Vec<u32>,
     in_progress: BTreeMap<u32, InProgress>,
     verifying: BTreeSet<u32>,
+    /// Pieces that failed a hash check (fetched again from a single peer).
+    failed_before: BTreeSet<u32>,
     mode: PickMode,
 }
 
@@ -147,6 +152,7 @@ impl PiecePicker {
             have,
             in_progress: BTreeMap::new(),
             verifying: BTreeSet::new(),
+            failed_before: BTreeSet::new(),
             mode: PickMode::RarestFirst,
         }
     }
@@ -221,12 +227,14 @@ impl PiecePicker {
                 break;
             };
             let block_count = self.geometry.block_count(index) as usize;
+            let owner = self.failed_before.contains(&index).then_some(peer);
             self.in_progress.insert(
                 index,
                 InProgress {
                     blocks: vec![BlockState::Missing; block_count],
                     received: 0,
                     senders: vec![None; block_count],
+                    owner,
                 },
             );
             self.take_missing(peer, index, count, &mut picked);
@@ -234,7 +242,7 @@ impl PiecePicker {
         // 4. End-game: nothing left unrequested anywhere.
         if picked.len() < count && self.all_requested() {
             for (&index, progress) in self.in_progress.iter_mut() {
-                if !eligible(index) {
+                if !eligible(index) || progress.owner.is_some_and(|o| o != peer) {
                     continue;
                 }
                 for (b, state) in progress.blocks.iter_mut().enumerate() {
@@ -273,6 +281,9 @@ impl PiecePicker {
         let Some(progress) = self.in_progress.get_mut(&index) else {
             return;
         };
+        if progress.owner.is_some_and(|o| o != peer) {
+            return;
+        }
         for (b, state) in progress.blocks.iter_mut().enumerate() {
             if out.len() >= count {
                 return;
@@ -332,8 +343,21 @@ impl PiecePicker {
                 *state = BlockState::Missing;
             }
         }
+        if progress.owner == Some(peer) {
+            // The owner cannot finish it (gone, choking, too slow): anyone may.
+            progress.owner = None;
+        }
         if progress.received == 0 && progress.blocks.iter().all(|s| *s == BlockState::Missing) {
             self.in_progress.remove(&block.index);
+        }
+    }
+
+    /// `peer` disconnected: pieces it alone was to send are open to everyone.
+    pub fn on_peer_gone(&mut self, peer: PeerKey) {
+        for progress in self.in_progress.values_mut() {
+            if progress.owner == Some(peer) {
+                progress.owner = None;
+            }
         }
     }
 
@@ -364,6 +388,7 @@ impl PiecePicker {
     /// The piece passed its hash check.
     pub fn on_piece_verified(&mut self, index: u32) {
         self.verifying.remove(&index);
+        self.failed_before.remove(&index);
         self.in_progress.remove(&index);
         self.have.set(index);
     }
@@ -371,6 +396,7 @@ impl PiecePicker {
     /// The piece failed its hash check: it is fetched again; returns who sent each block.
     pub fn on_piece_failed(&mut self, index: u32) -> Vec<Option<PeerKey>> {
         self.verifying.remove(&index);
+        self.failed_before.insert(index);
         self.in_progress
             .remove(&index)
             .map(|p| p.senders)

@@ -352,6 +352,7 @@ impl Swarm {
         for block in peer.outstanding.keys() {
             self.picker.on_request_dropped(key, block);
         }
+        self.picker.on_peer_gone(key);
         if peer.am_interested && !peer.outstanding.is_empty() {
             // Its blocks are free again: let the others take them now rather than next tick.
             self.next_tick = Timestamp::ZERO;

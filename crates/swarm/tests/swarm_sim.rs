@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sansio::{Rng, Timestamp};
 use sha1::{Digest, Sha1};
-use swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, Swarm};
+use swarm::{Action, Bitfield, BlockDigest, Config, Event, Geometry, PeerInfo, PeerKey, Swarm};
 use wire::{Decoder, Limits, Reserved};
 
 const PIECE_LEN: u32 = 32 * 1024;
@@ -29,6 +29,8 @@ struct Net {
     decoders: BTreeMap<(usize, usize), Decoder>,
     seq: u64,
     now: Timestamp,
+    /// Whether the tiny driver reports block digests with hash checks (smart ban).
+    digests: bool,
 }
 
 fn addr(node: usize) -> SocketAddr {
@@ -37,6 +39,10 @@ fn addr(node: usize) -> SocketAddr {
 
 impl Net {
     fn new(content: &[u8], roles: &[(bool, bool)], seed: u64) -> Net {
+        Net::with_config(content, roles, seed, Config::default())
+    }
+
+    fn with_config(content: &[u8], roles: &[(bool, bool)], seed: u64, config: Config) -> Net {
         let geometry = Geometry::new(PIECE_LEN, content.len() as u64).unwrap();
         let hashes = content
             .chunks(PIECE_LEN as usize)
@@ -57,7 +63,7 @@ impl Net {
                 } else {
                     vec![0; content.len()]
                 };
-                let swarm = Swarm::new(geometry, have, Config::default(), rng.child()).unwrap();
+                let swarm = Swarm::new(geometry, have, config.clone(), rng.child()).unwrap();
                 Node {
                     swarm,
                     data,
@@ -73,6 +79,7 @@ impl Net {
             decoders: BTreeMap::new(),
             seq: 0,
             now: Timestamp::ZERO,
+            digests: false,
         };
         let reserved = Reserved::FAST.with(Reserved::EXTENSION_PROTOCOL);
         for a in 0..roles.len() {
@@ -127,9 +134,19 @@ impl Net {
                 Action::VerifyPiece(index) => {
                     let start = (index * PIECE_LEN) as usize;
                     let end = (start + PIECE_LEN as usize).min(self.nodes[n].data.len());
-                    let ok = Sha1::digest(&self.nodes[n].data[start..end]).as_slice()
-                        == self.hashes[index as usize];
-                    self.nodes[n].swarm.handle_piece_checked(now, index, ok);
+                    let node = &mut self.nodes[n];
+                    let piece = &node.data[start..end];
+                    let ok = Sha1::digest(piece).as_slice() == self.hashes[index as usize];
+                    let swarm = &mut node.swarm;
+                    if self.digests && (!ok || swarm.wants_block_digests(index)) {
+                        let digests: Vec<BlockDigest> = piece
+                            .chunks(wire::BLOCK_LEN as usize)
+                            .map(|b| Sha1::digest(b).into())
+                            .collect();
+                        swarm.handle_piece_checked_with_digests(now, index, ok, &digests);
+                    } else {
+                        swarm.handle_piece_checked(now, index, ok);
+                    }
                 }
                 Action::Disconnect { peer, .. } => {
                     let other = peer.0 as usize;
@@ -304,4 +321,42 @@ fn hostile_messages_drop_only_that_peer() {
     }
     assert_eq!(dropped, [1, 2, 3]);
     assert_eq!(swarm.progress(now).peers, 1);
+}
+
+#[test]
+fn smart_ban_blames_only_the_peer_whose_blocks_were_wrong() {
+    let data = content(16 * PIECE_LEN as usize, 4);
+    let mut shared_failures = 0;
+    for seed in 0..8 {
+        // Two seeders (one corrupt) both feed the downloader one block at a time, so every
+        // piece mixes their blocks (without digests the honest one would collect strikes too).
+        let config = Config {
+            pipeline_min: 1,
+            pipeline_max: 1,
+            ..Config::default()
+        };
+        let roles = [(true, false), (true, true), (false, false)];
+        let mut net = Net::with_config(&data, &roles, seed, config);
+        net.digests = true;
+        assert!(
+            net.run(1_000_000, |net| leechers_done(net, 2..3)),
+            "seed {seed}"
+        );
+        assert!(net.nodes[2].data == data, "seed {seed}");
+        let banned: Vec<_> = net.nodes[2]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::PeerBanned(ip) => Some(*ip),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(banned, vec![addr(1).ip()], "seed {seed}");
+        shared_failures += net.nodes[2]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::PieceFailed(_)))
+            .count();
+    }
+    assert!(shared_failures > 0);
 }
