@@ -157,12 +157,17 @@ async fn hostile_messages_drop_that_peer_and_nothing_else() {
             encode(&[Message::Have(pieces + 1)]),
         ),
         (
-            "a second bitfield",
-            None,
-            encode(&[
-                Message::HaveNone,
-                Message::Bitfield(full_bitfield(pieces).into()),
-            ]),
+            "have-all without the fast extension",
+            Some(
+                Handshake {
+                    reserved: Reserved::default(),
+                    info_hash: torrent.info.info_hashes().wire_id(),
+                    peer_id: *b"-XX0001-no-fast-peer",
+                }
+                .to_bytes()
+                .to_vec(),
+            ),
+            encode(&[Message::HaveAll]),
         ),
     ];
     for (n, (what, raw, bytes)) in cases.iter().enumerate() {

@@ -22,8 +22,6 @@ pub(crate) struct Peer {
     pub fast: bool,
     pub extensions: bool,
     pub has: Bitfield,
-    /// Whether any message came yet (a bitfield is only valid first).
-    pub got_first_message: bool,
     pub am_choking: bool,
     pub am_interested: bool,
     pub peer_choking: bool,
@@ -59,7 +57,6 @@ impl Peer {
             fast,
             extensions,
             has: Bitfield::new(pieces),
-            got_first_message: false,
             am_choking: true,
             am_interested: false,
             peer_choking: true,

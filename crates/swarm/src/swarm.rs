@@ -369,30 +369,24 @@ impl Swarm {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let first = !peer.got_first_message;
-        // Some clients send their extended handshake (or a port) before the bitfield.
-        if !matches!(
-            message,
-            Message::Extended { .. } | Message::KeepAlive | Message::Port(_)
-        ) {
-            peer.got_first_message = true;
-        }
         let result = match message {
             Message::KeepAlive
             | Message::Suggest(_)
             | Message::Hashes { .. }
             | Message::HashReject(_) => Ok(()),
-            Message::Bitfield(bits) if first => self.on_has_all_or(
+            // BEP 3 wants these first, but clients send them later too (aria2 does; libtorrent
+            // accepts it): a later one replaces what the peer had.
+            Message::Bitfield(bits) => self.on_has_all_or(
                 key,
                 Bitfield::from_bytes(&bits, self.geometry.piece_count()),
             ),
-            Message::HaveAll if first && peer.fast => {
+            Message::HaveAll if peer.fast => {
                 self.on_has_all_or(key, Some(Bitfield::full(self.geometry.piece_count())))
             }
-            Message::HaveNone if first && peer.fast => Ok(()),
-            Message::Bitfield(_) | Message::HaveAll | Message::HaveNone => {
-                Err("bitfield after the first message, or have-all/none without the fast extension")
+            Message::HaveNone if peer.fast => {
+                self.on_has_all_or(key, Some(Bitfield::new(self.geometry.piece_count())))
             }
+            Message::HaveAll | Message::HaveNone => Err("have-all/none without the fast extension"),
             Message::Have(index) => {
                 if index >= self.geometry.piece_count() {
                     Err("have out of range")
@@ -480,7 +474,8 @@ impl Swarm {
         self.picker.add_availability(&has);
         let interesting = self.picker.is_interesting(&has);
         if let Some(peer) = self.peers.get_mut(&key) {
-            peer.has = has;
+            let old = std::mem::replace(&mut peer.has, has);
+            self.picker.remove_availability(&old);
         }
         if interesting {
             self.set_interest(Timestamp::ZERO, key, true);
