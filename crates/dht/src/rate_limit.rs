@@ -2,10 +2,11 @@
 //! a victim's address) cannot make this node send more than a trickle of replies, and a flood
 //! costs us little.
 //!
-//! Implementation notes: the table of buckets is capped. When it is full, buckets that have
-//! refilled (their source has been quiet long enough to be a stranger again) are forgotten, at
-//! most once per [`IDLE_SWEEP_INTERVAL`]; if it is still full, messages from new addresses are
-//! dropped. Evicting a busy bucket instead would hand a fresh burst to every new address, so a
+//! Implementation notes: the table of buckets is capped. Buckets that have refilled (their
+//! source has been quiet long enough to be a stranger again) are forgotten, at most once per
+//! [`IDLE_SWEEP_INTERVAL`], so the table holds the recently active sources only (a long-running
+//! node, or a simulator running 100,000 of them, does not keep every address it ever heard);
+//! if it is full, messages from new addresses are dropped. Evicting a busy bucket instead would hand a fresh burst to every new address, so a
 //! flood from many (spoofed) addresses would bypass the limit, and a scan per message would make
 //! such a flood expensive.
 
@@ -69,12 +70,12 @@ impl RateLimiter {
     /// Takes one token for `ip`; false means the message must be dropped.
     pub fn allow(&mut self, now: Timestamp, ip: IpAddr) -> bool {
         let burst_milli = u64::from(self.limit.burst) * 1000;
+        // A refilled bucket behaves exactly like a new one: forgetting them (at most once per
+        // sweep interval) keeps only recently active sources, not every address ever seen.
+        self.forget_refilled(now);
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.limit.addresses_max {
-            self.forget_refilled(now);
-            if self.buckets.len() >= self.limit.addresses_max {
-                self.dropped += 1;
-                return false;
-            }
+            self.dropped += 1;
+            return false;
         }
         let bucket = self.buckets.entry(ip).or_insert(Bucket {
             milli_tokens: burst_milli,
@@ -154,6 +155,20 @@ mod tests {
         now = now + IDLE_SWEEP_INTERVAL;
         assert!(limiter.allow(now, "10.0.0.3".parse().unwrap()));
         assert_eq!(limiter.buckets.len(), 1, "refilled buckets were forgotten");
+    }
+
+    #[test]
+    fn quiet_sources_are_forgotten_before_the_table_is_full() {
+        let mut limiter = RateLimiter::new(RateLimit::default());
+        let mut now = Timestamp::ZERO;
+        // One message a second, each from a new address, for an hour.
+        for i in 0..3600u32 {
+            now = now + Duration::from_secs(1);
+            let ip = IpAddr::from((10u32 << 24 | i).to_be_bytes());
+            assert!(limiter.allow(now, ip));
+        }
+        // Only the sources of the last few seconds (until their bucket refills) are kept.
+        assert!(limiter.buckets.len() <= 4, "{}", limiter.buckets.len());
     }
 
     #[test]
