@@ -46,9 +46,10 @@ pub struct Args {
     /// off.
     #[arg(long, default_value_t = 100)]
     pub rate_limit: u32,
-    /// Seed for the tracker's randomness.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for the tracker's randomness, for reproducible runs only: UDP connection ids derive
+    /// from it, so a known seed lets anyone forge them. Default: random.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
@@ -113,7 +114,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         udp: (!args.no_udp).then_some(args.udp),
         db: args.db.clone(),
         config: config(&args)?,
-        seed: args.seed,
+        seed: args.seed.unwrap_or_else(node::random_seed),
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {

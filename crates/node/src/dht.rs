@@ -13,7 +13,6 @@
 pub mod peer_finder;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -166,20 +165,13 @@ impl Clock {
     }
 }
 
-/// A random seed from the OS-keyed hasher: no clock, no extra dependency.
-fn random_seed() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x5b0e);
-    hasher.finish()
-}
-
 impl DhtHandle {
     /// Binds the socket, restores saved state and starts the node's task.
     pub async fn start(options: DhtOptions) -> Result<DhtHandle, DhtError> {
         let socket = UdpSocket::bind(options.bind).await?;
         let local_addr = socket.local_addr()?;
         let clock = Clock(Instant::now());
-        let rng = Rng::from_seed(options.seed.unwrap_or_else(random_seed));
+        let rng = Rng::from_seed(options.seed.unwrap_or_else(crate::random_seed));
         let mut core_config = options.core.clone();
         core_config.ipv6 = local_addr.is_ipv6();
         let saved = match &options.state_file {
