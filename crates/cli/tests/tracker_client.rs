@@ -133,7 +133,8 @@ fn spore_seed(content: &Content) -> Running {
         .args(["--json", "seed"])
         .arg(&content.torrent)
         .arg(content.seed_dir())
-        .args(["--listen", "127.0.0.1:0"])
+        // Loopback only: no DHT (its default bootstrap routers are public hosts).
+        .args(["--listen", "127.0.0.1:0", "--no-dht"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -177,7 +178,7 @@ fn spore_get(content: &Content, out_dir: &Path) {
         .arg(&content.torrent)
         .arg("-o")
         .arg(out_dir)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--no-dht"])
         .output()
         .expect("run spore get");
     assert!(

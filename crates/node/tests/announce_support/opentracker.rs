@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -32,6 +33,9 @@ impl OpenTracker {
     /// Starts opentracker on `addr` (from [`free_port`]) with `info_hashes` whitelisted.
     pub fn start_at(addr: SocketAddr, info_hashes: &[[u8; 20]]) -> OpenTracker {
         let dir = tempfile::tempdir().expect("temp dir");
+        // opentracker may drop privileges before it reads its whitelist.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod temp dir");
         let whitelist = dir.path().join("whitelist.txt");
         let hex: String = info_hashes
             .iter()
