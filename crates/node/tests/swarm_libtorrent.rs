@@ -142,6 +142,16 @@ async fn libtorrent_downloads_hybrid_multi_from_spore() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libtorrent_downloads_v2_multi_from_spore() {
+    libtorrent_from_spore(14, "libtorrent-v2-multi.torrent", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libtorrent_downloads_v2_single_from_spore() {
+    libtorrent_from_spore(15, "libtorrent-v2-single.torrent", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libtorrent_fetches_metadata_from_spore_by_magnet() {
     libtorrent_from_spore(12, "libtorrent-v1-multi.torrent", true).await;
 }
