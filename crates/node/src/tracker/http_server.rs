@@ -21,6 +21,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::JoinHandle;
 
 use super::Shared;
 
@@ -30,22 +31,32 @@ const HEAD_BYTES_MAX: usize = tracker::http::QUERY_BYTES_MAX + 2048;
 /// spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// Accepts connections on `listener` until the task is aborted.
+/// Starts `workers` tasks accepting connections on `listener`, until they are aborted. Each
+/// answers the connections it accepts, so announces are served on every core.
 // `AsyncFd::new` is deprecated for not checking I/O safety at the type level; its replacement
 // is `unsafe`, which the workspace denies. The condition it asks for holds here: the AsyncFd
 // owns the listener, so the descriptor stays open and the same until the AsyncFd drops.
 #[allow(deprecated)]
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, router: Router) {
-    let listener = match listener
-        .set_nonblocking(true)
-        .and_then(|()| AsyncFd::new(listener))
-    {
-        Ok(l) => l,
-        Err(err) => {
-            tracing::error!("tracker HTTP listener: {err}");
-            return;
-        }
-    };
+pub(crate) fn spawn(
+    listener: TcpListener,
+    shared: &Arc<Shared>,
+    router: &Router,
+    workers: usize,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    listener.set_nonblocking(true)?;
+    let listener = Arc::new(AsyncFd::new(listener)?);
+    Ok((0..workers.max(1))
+        .map(|_| {
+            tokio::spawn(accept_loop(
+                listener.clone(),
+                shared.clone(),
+                router.clone(),
+            ))
+        })
+        .collect())
+}
+
+async fn accept_loop(listener: Arc<AsyncFd<TcpListener>>, shared: Arc<Shared>, router: Router) {
     loop {
         let mut ready = match listener.readable().await {
             Ok(ready) => ready,
@@ -60,6 +71,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, router: Ro
                 tracing::debug!("tracker HTTP accept: {err}");
                 tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
             }
+            // Another worker took the connection.
             Err(_would_block) => {}
         }
     }

@@ -20,6 +20,9 @@ use tracker::InfoHash;
 
 use self::store::{Store, StoreError};
 
+/// Most tasks serving one socket.
+const SOCKET_WORKERS_MAX: usize = 8;
+
 /// How to run a tracker.
 #[derive(Clone, Debug, Default)]
 pub struct TrackerOptions {
@@ -157,26 +160,34 @@ pub async fn start(options: TrackerOptions) -> Result<RunningTracker, TrackerErr
             .await
             .map_err(|source| TrackerError::Bind { addr, source })?;
         running.udp_addr = socket.local_addr().ok();
-        running
-            .tasks
-            .push(tokio::spawn(serve_udp(socket, shared.clone())));
+        // Several tasks on one socket: the core's lock is held only while a datagram is
+        // handled, so receiving and sending run on every core.
+        let socket = Arc::new(socket);
+        for _ in 0..workers() {
+            running
+                .tasks
+                .push(tokio::spawn(serve_udp(socket.clone(), shared.clone())));
+        }
     }
     if let Some(addr) = options.http {
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| TrackerError::Bind { addr, source })?;
         running.http_addr = listener.local_addr().ok();
         let router = api::router(shared.clone());
-        running.tasks.push(tokio::spawn(http_server::serve(
-            listener,
-            shared.clone(),
-            router,
-        )));
+        let acceptors = http_server::spawn(listener, &shared, &router, workers())
+            .map_err(|source| TrackerError::Bind { addr, source })?;
+        running.tasks.extend(acceptors);
     }
     running.tasks.push(tokio::spawn(run_timer(shared)));
     Ok(running)
 }
 
-async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>) {
+/// Tasks per socket: one per core, at most [`SOCKET_WORKERS_MAX`].
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(SOCKET_WORKERS_MAX))
+}
+
+async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
     let mut buf = vec![0u8; tracker::udp::PACKET_BYTES_MAX];
     loop {
         let (len, from) = match socket.recv_from(&mut buf).await {
