@@ -53,6 +53,8 @@ fn start_seeder(net: u8, torrent: &Path) -> (Killed, SocketAddr) {
         .args(["--json", "seed"])
         .arg(torrent)
         .arg(shared_dir().join("fixtures/content"))
+        // Tests never reach the public DHT routers (the default bootstrap).
+        .arg("--no-dht")
         .args([
             "--listen",
             &format!("{}:0", ip(net, 2)),
@@ -122,7 +124,7 @@ fn get_command(net: u8, torrent: &Path, out: &Path, peer: SocketAddr) -> Command
         .arg(torrent)
         .arg("-o")
         .arg(out)
-        .args(["--peer", &peer.to_string()])
+        .args(["--peer", &peer.to_string(), "--no-dht"])
         .args([
             "--listen",
             &format!("{}:0", ip(net, 3)),
