@@ -248,3 +248,26 @@ async fn a_finished_swarm_does_not_wait_for_a_silent_tracker() {
     // far less than the 105 s of retries), with nothing to stop.
     peer.stop().await;
 }
+
+#[tokio::test]
+async fn a_download_that_completes_and_ends_at_once_still_reports_completed_then_stopped() {
+    let info_hash = [0x66; 20];
+    let tracker = OpenTracker::start(Ipv4Addr::new(127, 0, 0, 1), &[info_hash]);
+    let url = tracker.http_url();
+    let mut peer = Peer::start(config(vec![vec![url.clone()]], info_hash, 6), 41006, 100);
+    peer.wait("its first announce", |r| r.announces >= 1).await;
+    // What `spore get` does on finishing: the last status says complete, then the run ends.
+    peer.transfer.send_modify(|t| {
+        t.left = Some(0);
+        t.downloaded = 100;
+    });
+    peer.stop().await;
+    assert_eq!(
+        scrape(&url, info_hash).await,
+        ScrapeStats {
+            complete: 0,
+            downloaded: 1,
+            incomplete: 0
+        }
+    );
+}

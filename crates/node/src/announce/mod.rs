@@ -280,6 +280,7 @@ pub async fn run(
     let clock = tokio::time::Instant::now();
     let now = || Timestamp::from_micros(clock.elapsed().as_micros() as u64);
     let mut schedule = Schedule::new(now(), first.left == Some(0));
+    let announcer_stop_timeout = announcer.config.stop_timeout;
     // Whether the run goes on; false once `shutdown` resolved or the swarm dropped `transfer`.
     let mut running = true;
     while running {
@@ -287,19 +288,22 @@ pub async fn run(
             let params = announcer.params(&transfer.borrow(), event);
             let announce = announcer.announce_once(&mut tiers, &params);
             tokio::pin!(announce);
-            // The swarm may finish while a slow tracker is being waited for: follow it.
+            // The swarm may finish while a tracker is being waited for: the announce (often the
+            // `completed` one) may still end within `stop_timeout`, a slow tracker is left.
+            let mut give_up_at = None;
             let answered = loop {
                 tokio::select! {
                     answered = &mut announce => break answered,
-                    changed = transfer.changed() => {
+                    changed = transfer.changed(), if give_up_at.is_none() => {
                         if changed.is_err() {
                             running = false;
-                            break None;
-                        }
-                        if transfer.borrow().left == Some(0) {
+                            give_up_at =
+                                Some(tokio::time::Instant::now() + announcer_stop_timeout);
+                        } else if transfer.borrow().left == Some(0) {
                             schedule.handle_completed(now());
                         }
                     }
+                    () = sleep_until_some(give_up_at) => break None,
                     () = &mut shutdown => {
                         running = false;
                         break None;
@@ -338,6 +342,14 @@ pub async fn run(
         }
     }
     announcer.report.send_modify(|r| r.finished = true);
+}
+
+/// Sleeps until `at`, or forever when there is no `at`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The announcer's I/O half: transports, what it reports, where peers go.
