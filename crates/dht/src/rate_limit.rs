@@ -6,9 +6,9 @@
 //! source has been quiet long enough to be a stranger again) are forgotten, at most once per
 //! [`IDLE_SWEEP_INTERVAL`], so the table holds the recently active sources only (a long-running
 //! node, or a simulator running 100,000 of them, does not keep every address it ever heard);
-//! if it is full, messages from new addresses are dropped. Evicting a busy bucket instead would hand a fresh burst to every new address, so a
-//! flood from many (spoofed) addresses would bypass the limit, and a scan per message would make
-//! such a flood expensive.
+//! if it is full, messages from new addresses are dropped. Evicting a busy bucket instead would
+//! hand a fresh burst to every new address, so a flood from many (spoofed) addresses would
+//! bypass the limit, and a scan per message would make such a flood expensive.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
