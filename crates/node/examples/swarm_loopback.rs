@@ -40,6 +40,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn options(ip: IpAddr, dir: &std::path::Path, peers: Vec<SocketAddr>, seed_only: bool) -> Options {
+    // Distinct seeds give distinct peer ids (a peer with our own id is taken for ourselves).
     Options {
         out_dir: dir.to_path_buf(),
         peers,
@@ -47,7 +48,7 @@ fn options(ip: IpAddr, dir: &std::path::Path, peers: Vec<SocketAddr>, seed_only:
         seed_after: seed_only,
         local_ip: Some(ip),
         resume_file: None,
-        seed: 1,
+        seed: u64::from(seed_only),
         seed_only,
     }
 }
@@ -80,6 +81,7 @@ async fn main() {
         ..metainfo::CreateOptions::default()
     };
     let torrent = metainfo::create_torrent(&file, &create, &|_, _| {}).unwrap();
+    eprintln!("created a {size_mib} MiB torrent");
     let seeder_ip = IpAddr::from([127, 4, 0, 2]);
     let getter_ip = IpAddr::from([127, 4, 0, 3]);
 
@@ -101,6 +103,7 @@ async fn main() {
         .unwrap()
         .clone();
     let seeder_addr = ready.listen_addr.unwrap();
+    eprintln!("seeding on {seeder_addr}");
 
     let cpu_before = cpu_seconds();
     let started = std::time::Instant::now();
