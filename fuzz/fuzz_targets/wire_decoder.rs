@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = decoder.next_handshake();
     while let Ok(Some(message)) = decoder.next_message() {
         let bytes = message.to_bytes();
-        assert_eq!(wire::Message::parse(&bytes[4..]).ok(), Some(message.clone()));
+        assert_eq!(
+            wire::Message::parse(&bytes[4..]).ok(),
+            Some(message.clone())
+        );
         if let wire::Message::Extended { payload, .. } = &message {
             let _ = wire::ExtendedHandshake::parse(payload);
             let _ = wire::MetadataMessage::parse(payload);
