@@ -21,10 +21,12 @@ use ::dht::{
     Command, Config, Dht, ErrorReply, Event, Item, LookupResult, MutableItem, NodeId, NodeInfo,
     QueryId, Stats,
 };
-use sansio::{Rng, Timestamp};
+use sansio::Rng;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+
+use crate::clock::Clock;
 
 /// Public routers, used only as the default bootstrap of `spore dht node` on the real Internet.
 pub const PUBLIC_ROUTERS: [&str; 2] = ["router.bittorrent.com:6881", "dht.transmissionbt.com:6881"];
@@ -152,25 +154,12 @@ impl std::fmt::Debug for Request {
     }
 }
 
-/// The wall clock as the core sees it: microseconds since the task started.
-struct Clock(Instant);
-
-impl Clock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_micros(self.0.elapsed().as_micros() as u64)
-    }
-
-    fn instant(&self, at: Timestamp) -> Instant {
-        self.0 + Duration::from_micros(at.as_micros().min(u64::MAX / 4))
-    }
-}
-
 impl DhtHandle {
     /// Binds the socket, restores saved state and starts the node's task.
     pub async fn start(options: DhtOptions) -> Result<DhtHandle, DhtError> {
         let socket = UdpSocket::bind(options.bind).await?;
         let local_addr = socket.local_addr()?;
-        let clock = Clock(Instant::now());
+        let clock = Clock::start();
         let rng = Rng::from_seed(options.seed.unwrap_or_else(crate::random_seed));
         let mut core_config = options.core.clone();
         core_config.ipv6 = local_addr.is_ipv6();

@@ -4,6 +4,7 @@
 //! Each subsystem has its own module; the cores it drives live in their own crates.
 
 pub mod announce;
+mod clock;
 pub mod dht;
 pub mod swarm;
 pub mod tracker;

@@ -19,11 +19,12 @@ pub mod transport;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metainfo::{InfoHashes, Magnet, Torrent};
-use sansio::Timestamp;
 use tokio::sync::{mpsc, watch};
+
+use crate::clock::Clock;
 
 pub use ::swarm::Progress;
 
@@ -162,27 +163,6 @@ pub enum Error {
     /// A blocking task failed.
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-/// The driver's clock: real time as [`Timestamp`]s since the run started.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock(Instant);
-
-impl Clock {
-    // The one place the swarm driver reads the wall clock; cores get Timestamps.
-    #[allow(clippy::disallowed_methods)]
-    pub(crate) fn start() -> Clock {
-        Clock(Instant::now())
-    }
-
-    #[allow(clippy::disallowed_methods)]
-    pub(crate) fn now(&self) -> Timestamp {
-        Timestamp::from_micros(self.0.elapsed().as_micros() as u64)
-    }
-
-    pub(crate) fn instant(&self, at: Timestamp) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.0 + Duration::from_micros(at.as_micros()))
-    }
 }
 
 /// A fresh peer id: `-SP0001-` and twelve random bytes.

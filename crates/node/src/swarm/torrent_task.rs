@@ -15,7 +15,8 @@ use super::disk::{self, Disk, DiskDone};
 use super::peer_book::{PeerBook, REDIAL_INTERVAL};
 use super::peer_conn::{self, PeerReport, OUTBOX_LEN_MAX};
 use super::transport::{Listener, PeerStreamBox, Transport};
-use super::{peer_id, Clock, Error, Options, Phase, Status, Summary};
+use super::{peer_id, Error, Options, Phase, Status, Summary};
+use crate::clock::Clock;
 
 /// How often the status and the resume data are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);

@@ -9,9 +9,9 @@ pub mod store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sansio::{Rng, Timestamp};
+use sansio::Rng;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tracker::index::{FileEntry, TorrentRecord};
@@ -19,6 +19,7 @@ use tracker::server::{Config, Tracker};
 use tracker::InfoHash;
 
 use self::store::{Store, StoreError};
+use crate::clock::Clock;
 
 /// Most tasks serving one socket.
 const SOCKET_WORKERS_MAX: usize = 8;
@@ -52,24 +53,6 @@ pub enum TrackerError {
     /// The index database could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The real clock, as the core's [`Timestamp`]s since the tracker started.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock(Instant);
-
-impl Clock {
-    // The driver is where real time enters: the core only sees the timestamps.
-    #[allow(clippy::disallowed_methods)]
-    fn start() -> Clock {
-        Clock(Instant::now())
-    }
-
-    #[allow(clippy::disallowed_methods)]
-    pub(crate) fn now(&self) -> Timestamp {
-        let micros = u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX);
-        Timestamp::from_micros(micros)
-    }
 }
 
 /// State shared by the sockets' tasks.
