@@ -127,6 +127,16 @@ impl Drop for Running {
     }
 }
 
+/// A fresh opentracker on a free loopback port that tracks one new content, and the content's
+/// announce URL (`SCHEME://ADDR/announce`); dropping the tracker stops it.
+fn tracked_content(scheme: &str) -> (String, Content, OpenTracker) {
+    let addr = opentracker::free_port(Ipv4Addr::LOCALHOST);
+    let url = format!("{scheme}://{addr}/announce");
+    let content = Content::new(&url);
+    let tracker = OpenTracker::start_at(addr, &[content.info_hash]);
+    (url, content, tracker)
+}
+
 /// Starts `spore seed` on 127.0.0.1 and waits for its "seeding" line.
 fn spore_seed(content: &Content) -> Running {
     let mut child = spore()
@@ -191,10 +201,7 @@ fn spore_get(content: &Content, out_dir: &Path) {
 
 #[test]
 fn aria2_downloads_from_spore_seed_through_opentracker() {
-    let addr = opentracker::free_port(Ipv4Addr::LOCALHOST);
-    let url = format!("http://{addr}/announce");
-    let content = Content::new(&url);
-    let _tracker = OpenTracker::start_at(addr, &[content.info_hash]);
+    let (url, content, _tracker) = tracked_content("http");
     let seeder = spore_seed(&content);
     wait_for_counts(&url, content.info_hash, "spore's `started`", |s| {
         s.complete == 1
@@ -244,10 +251,7 @@ fn aria2_downloads_from_spore_seed_through_opentracker() {
 
 #[test]
 fn spore_get_finds_a_libtorrent_seeder_through_opentracker() {
-    let addr = opentracker::free_port(Ipv4Addr::LOCALHOST);
-    let url = format!("http://{addr}/announce");
-    let content = Content::new(&url);
-    let _tracker = OpenTracker::start_at(addr, &[content.info_hash]);
+    let (url, content, _tracker) = tracked_content("http");
     let listen: SocketAddr = opentracker::free_port(Ipv4Addr::new(127, 0, 0, 2));
     let mut seeder = Command::new("/usr/bin/python3")
         .arg(shared_dir().join("peers/lt_peer.py"))
@@ -288,10 +292,7 @@ fn spore_get_finds_a_libtorrent_seeder_through_opentracker() {
 
 #[test]
 fn spore_downloads_from_spore_through_a_udp_tracker() {
-    let addr = opentracker::free_port(Ipv4Addr::LOCALHOST);
-    let url = format!("udp://{addr}/announce");
-    let content = Content::new(&url);
-    let _tracker = OpenTracker::start_at(addr, &[content.info_hash]);
+    let (url, content, _tracker) = tracked_content("udp");
     let seeder = spore_seed(&content);
     wait_for_counts(&url, content.info_hash, "the seeder's `started`", |s| {
         s.complete == 1

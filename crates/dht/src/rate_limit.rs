@@ -130,14 +130,19 @@ fn refill_milli_tokens(elapsed: Duration, limit: RateLimit) -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_flood_is_cut_to_the_sustained_rate() {
-        let mut limiter = RateLimiter::new(RateLimit {
+    /// 10 a second after a burst of 5, at most 2 sources; and the source to flood it from.
+    fn small_limiter() -> (RateLimiter, IpAddr) {
+        let limiter = RateLimiter::new(RateLimit {
             per_second: 10,
             burst: 5,
             addresses_max: 2,
         });
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        (limiter, "10.0.0.1".parse().unwrap())
+    }
+
+    #[test]
+    fn a_flood_is_cut_to_the_sustained_rate() {
+        let (mut limiter, ip) = small_limiter();
         let mut now = Timestamp::ZERO;
         let mut allowed = 0;
         for _ in 0..1000 {
@@ -173,12 +178,7 @@ mod tests {
 
     #[test]
     fn a_flood_faster_than_a_message_per_millisecond_still_gets_the_sustained_rate() {
-        let mut limiter = RateLimiter::new(RateLimit {
-            per_second: 10,
-            burst: 5,
-            addresses_max: 2,
-        });
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let (mut limiter, ip) = small_limiter();
         let mut now = Timestamp::ZERO;
         let mut allowed = 0;
         // 20,000 messages, one every 100 µs, for 2 s: the burst plus 2 s at 10 a second.
