@@ -2,7 +2,7 @@
 //! (`/api/search`, `/api/torrents/<infohash>`, `/api/publish`, `/api/stats`; see
 //! docs/TRACKER.md) and the web page at `/`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
@@ -10,8 +10,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use sansio::Timestamp;
 use serde::{Deserialize, Serialize};
 use tracker::index::{FileEntry, TorrentRecord};
+use tracker::server::Tracker;
 use tracker::InfoHash;
 
 use super::Shared;
@@ -219,11 +221,7 @@ async fn announce(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let now = s.clock.now();
-    bencoded(
-        s.core()
-            .handle_http_announce(now, from.ip(), None, q.as_deref().unwrap_or("")),
-    )
+    answer(&s, from, None, q, Tracker::handle_http_announce)
 }
 
 async fn announce_with_key(
@@ -232,11 +230,7 @@ async fn announce_with_key(
     Path(passkey): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let now = s.clock.now();
-    let body =
-        s.core()
-            .handle_http_announce(now, from.ip(), Some(&passkey), q.as_deref().unwrap_or(""));
-    bencoded(body)
+    answer(&s, from, Some(&passkey), q, Tracker::handle_http_announce)
 }
 
 async fn scrape(
@@ -244,11 +238,7 @@ async fn scrape(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let now = s.clock.now();
-    bencoded(
-        s.core()
-            .handle_http_scrape(now, from.ip(), None, q.as_deref().unwrap_or("")),
-    )
+    answer(&s, from, None, q, Tracker::handle_http_scrape)
 }
 
 async fn scrape_with_key(
@@ -257,11 +247,25 @@ async fn scrape_with_key(
     Path(passkey): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
+    answer(&s, from, Some(&passkey), q, Tracker::handle_http_scrape)
+}
+
+/// Runs one of the core's HTTP handlers (announce or scrape) and sends its bencoded answer.
+fn answer(
+    s: &AppState,
+    from: SocketAddr,
+    passkey: Option<&str>,
+    query: Option<String>,
+    handler: fn(&mut Tracker, Timestamp, IpAddr, Option<&str>, &str) -> Vec<u8>,
+) -> Response {
     let now = s.clock.now();
-    let body =
-        s.core()
-            .handle_http_scrape(now, from.ip(), Some(&passkey), q.as_deref().unwrap_or(""));
-    bencoded(body)
+    bencoded(handler(
+        &mut s.core(),
+        now,
+        from.ip(),
+        passkey,
+        query.as_deref().unwrap_or(""),
+    ))
 }
 
 #[derive(Deserialize)]
