@@ -23,7 +23,8 @@ pub use metadata_fetch::{MetadataFetch, METADATA_BYTES_MAX};
 pub use piece_picker::{Geometry, PickMode, PiecePicker};
 pub use rate::RateMeter;
 pub use swarm::{
-    Action, BlockDigest, Config, DropReason, Event, PeerInfo, Progress, Swarm, UT_METADATA_ID,
+    Action, BlockDigest, Config, DropReason, Event, PeerInfo, Progress, Swarm,
+    PIECES_IN_PROGRESS_MIN, UT_METADATA_ID,
 };
 
 /// The driver's handle for one peer connection (unique for the life of a core).

@@ -55,7 +55,13 @@ pub struct Config {
     pub strikes_to_ban: u32,
     /// Client name in the extended handshake.
     pub client_name: String,
+    /// Bytes of pieces started and not yet verified (what the driver buffers in memory); no new
+    /// piece starts beyond it, though at least [`PIECES_IN_PROGRESS_MIN`] may always be started.
+    pub piece_memory_bytes_max: u64,
 }
+
+/// Pieces that may always be in progress, however large they are.
+pub const PIECES_IN_PROGRESS_MIN: usize = 2;
 
 impl Default for Config {
     fn default() -> Config {
@@ -67,6 +73,7 @@ impl Default for Config {
             incoming_requests_max: 500,
             strikes_to_ban: 3,
             client_name: "spore 0.1".to_owned(),
+            piece_memory_bytes_max: 32 * 1024 * 1024,
         }
     }
 }
@@ -200,10 +207,17 @@ impl Swarm {
         if have.len() != geometry.piece_count() {
             return Err(Error::BitfieldMismatch);
         }
+        let mut picker = PiecePicker::new(geometry, have);
+        let pieces_max = config.piece_memory_bytes_max / u64::from(geometry.piece_len().max(1));
+        picker.set_pieces_in_progress_max(
+            usize::try_from(pieces_max)
+                .unwrap_or(usize::MAX)
+                .max(PIECES_IN_PROGRESS_MIN),
+        );
         Ok(Swarm {
             config,
             geometry,
-            picker: PiecePicker::new(geometry, have),
+            picker,
             choker: Choker::default(),
             peers: BTreeMap::new(),
             banned: BTreeSet::new(),
