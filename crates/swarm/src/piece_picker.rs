@@ -169,6 +169,11 @@ impl PiecePicker {
         self.in_progress_max = max.max(1);
     }
 
+    /// The cap on pieces started and not yet verified.
+    pub fn pieces_in_progress_max(&self) -> usize {
+        self.in_progress_max
+    }
+
     /// Pieces verified so far.
     pub fn have(&self) -> &Bitfield {
         &self.have

@@ -247,6 +247,11 @@ impl Swarm {
         self.picker.have()
     }
 
+    /// Most pieces started and not yet verified at once (the driver's buffers for them).
+    pub fn pieces_in_progress_max(&self) -> usize {
+        self.picker.pieces_in_progress_max()
+    }
+
     /// Whether every piece is verified.
     pub fn is_complete(&self) -> bool {
         self.picker.have().is_full()

@@ -14,8 +14,8 @@ use super::transport::PeerStreamBox;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A peer silent this long is gone (keep-alives come every 2 minutes at most).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
-/// Bytes read from the socket at a time.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Room offered to each socket read (what loopback can deliver in one call).
+const READ_CHUNK_BYTES: usize = 256 * 1024;
 /// Bytes gathered from the outbox into one socket write.
 const WRITE_BATCH_BYTES: usize = 128 * 1024;
 /// Messages queued towards one peer before it counts as too slow and is dropped.
@@ -29,8 +29,9 @@ pub fn our_reserved() -> Reserved {
 /// What a peer task reports to the torrent task.
 #[derive(Debug)]
 pub enum PeerReport {
-    /// A decoded message.
-    Message(u64, Message<'static>),
+    /// The messages decoded from one read, in order (one wake-up of the torrent task per read
+    /// rather than per message).
+    Messages(u64, Vec<Message<'static>>),
     /// The connection ended.
     Closed(u64),
 }
@@ -88,28 +89,32 @@ pub async fn run(
 ) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let read_loop = async {
-        let mut buf = vec![0u8; READ_CHUNK_BYTES];
         loop {
-            loop {
+            let mut messages = Vec::new();
+            let broken = loop {
                 match decoder.next_message() {
-                    Ok(Some(message)) => {
-                        if reports
-                            .send(PeerReport::Message(key, message.into_owned()))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Ok(None) => break,
+                    Ok(Some(message)) => messages.push(message.into_owned()),
+                    Ok(None) => break false,
                     Err(error) => {
                         tracing::debug!(%addr, %error, "dropping peer");
-                        return;
+                        break true;
                     }
                 }
+            };
+            if !messages.is_empty()
+                && reports
+                    .send(PeerReport::Messages(key, messages))
+                    .await
+                    .is_err()
+            {
+                return;
             }
-            match tokio::time::timeout(IDLE_TIMEOUT, reader.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => decoder.feed(&buf[..n]),
+            if broken {
+                return;
+            }
+            let room = decoder.spare(READ_CHUNK_BYTES);
+            match tokio::time::timeout(IDLE_TIMEOUT, reader.read(room)).await {
+                Ok(Ok(n)) if n > 0 => decoder.advance(n),
                 _ => return,
             }
         }

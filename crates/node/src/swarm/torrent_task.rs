@@ -58,6 +58,7 @@ struct Outbox {
 
 impl State {
     fn drain(&mut self) {
+        let mut reads = Vec::new();
         while let Some(action) = self.swarm.poll_action() {
             match action {
                 Action::Send { peer, message } => {
@@ -70,7 +71,7 @@ impl State {
                         self.swarm.handle_peer_disconnected(self.clock.now(), peer);
                     }
                 }
-                Action::ReadBlock { peer, block } => self.disk.read_block(peer.0, block),
+                Action::ReadBlock { peer, block } => reads.push((peer.0, block)),
                 Action::WriteBlock { block, data } => self.disk.write_block(block, &data),
                 Action::VerifyPiece(index) => {
                     let digests = self.swarm.wants_block_digests(index);
@@ -83,6 +84,7 @@ impl State {
                 }
             }
         }
+        self.disk.read_blocks(reads);
         while let Some(event) = self.swarm.poll_event() {
             match event {
                 Event::PeerBanned(ip) => {
@@ -255,6 +257,7 @@ pub(super) async fn run(
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
     let (disk_tx, mut disk_rx) = mpsc::channel(1024);
+    let pieces_in_progress_max = swarm.pieces_in_progress_max();
     let mut state = State {
         summary: Summary {
             name: info.name().to_owned(),
@@ -263,7 +266,12 @@ pub(super) async fn run(
             ..Summary::default()
         },
         swarm,
-        disk: Disk::new(torrent.clone(), storage.clone(), disk_tx),
+        disk: Disk::new(
+            torrent.clone(),
+            storage.clone(),
+            disk_tx,
+            pieces_in_progress_max,
+        ),
         clock,
         outboxes: BTreeMap::new(),
         book: PeerBook::new(
@@ -300,8 +308,12 @@ pub(super) async fn run(
             Some(report) = reports_rx.recv() => {
                 let now = clock.now();
                 match report {
-                    PeerReport::Message(key, message) => {
-                        if state.outboxes.contains_key(&key) {
+                    PeerReport::Messages(key, messages) => {
+                        for message in messages {
+                            // A message may get the peer dropped: ignore the rest of its batch.
+                            if !state.outboxes.contains_key(&key) {
+                                break;
+                            }
                             state.swarm.handle_message(now, PeerKey(key), message);
                         }
                     }
@@ -314,12 +326,17 @@ pub(super) async fn run(
             Some(done) = disk_rx.recv() => {
                 let now = clock.now();
                 match done {
-                    DiskDone::BlockRead(peer, block, data) => state.swarm.handle_block_read(now, PeerKey(peer), block, data),
-                    DiskDone::PieceChecked { index, valid, block_digests: Some(digests) } => {
-                        state.swarm.handle_piece_checked_with_digests(now, index, valid, &digests);
+                    DiskDone::BlocksRead(blocks) => {
+                        for (peer, block, data) in blocks {
+                            state.swarm.handle_block_read(now, PeerKey(peer), block, data);
+                        }
                     }
-                    DiskDone::PieceChecked { index, valid, block_digests: None } => {
-                        state.swarm.handle_piece_checked(now, index, valid);
+                    DiskDone::PieceChecked { index, valid, block_digests, buffer } => {
+                        match block_digests {
+                            Some(digests) => state.swarm.handle_piece_checked_with_digests(now, index, valid, &digests),
+                            None => state.swarm.handle_piece_checked(now, index, valid),
+                        }
+                        state.disk.recycle(buffer);
                     }
                     DiskDone::Failed(why) => return Err(Error::Internal(format!("writing to disk failed: {why}"))),
                 }
