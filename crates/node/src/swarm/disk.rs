@@ -1,6 +1,6 @@
 //! Disk work off the async threads: opening with resume or recheck, verifying pieces in memory
-//! and writing only verified ones (one writer thread per torrent), reading blocks for peers (the
-//! blocking pool, one trip per batch of requests).
+//! and writing only verified ones (one writer thread per torrent), reading blocks for peers in
+//! the order asked (one reader thread per torrent, a batch of requests at a time).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -90,6 +90,11 @@ pub async fn save_resume(
 
 /// Piece buffers kept for reuse once their piece is written (more are freed).
 const SPARE_BUFFERS_MAX: usize = 8;
+/// Batches of block reads queued for the reader thread before the torrent task waits.
+const READ_BATCHES_QUEUED_MAX: usize = 64;
+
+/// Block reads asked for by peers (by peer key), served in order.
+type ReadBatch = Vec<(u64, BlockRequest)>;
 
 /// A complete piece for the writer thread: hash it, write it if valid, hand the buffer back.
 struct PieceJob {
@@ -99,16 +104,16 @@ struct PieceJob {
 }
 
 /// Blocks of pieces being downloaded, assembled in memory until the piece is checked, and the
-/// torrent's writer thread. One writer per torrent: concurrent writes to one file only contend
-/// for its inode lock, and one thread hashing at SHA-NI speed keeps up with the network.
+/// torrent's two disk threads. One writer per torrent: concurrent writes to one file only contend
+/// for its inode lock, and one thread hashing at SHA-NI speed keeps up with the network. One
+/// reader: blocks go out in the order they were asked for (what a streaming peer relies on).
 pub struct Disk {
-    storage: Arc<Storage>,
     piece_sizes: PieceSizes,
     pieces: BTreeMap<u32, Vec<u8>>,
     /// Buffers of written pieces, ready for new ones (no fresh zeroed pages per piece).
     spare: Vec<Vec<u8>>,
     writer: mpsc::Sender<PieceJob>,
-    done: mpsc::Sender<DiskDone>,
+    reader: mpsc::Sender<ReadBatch>,
 }
 
 /// Piece sizes of a torrent (the last piece may be short).
@@ -140,17 +145,18 @@ impl Disk {
             piece_len: torrent.info.piece_length(),
             total_len: torrent.info.total_size(),
         };
+        let (reader, reads) = mpsc::channel(READ_BATCHES_QUEUED_MAX);
         tokio::task::spawn_blocking({
             let (storage, done) = (storage.clone(), done.clone());
-            move || write_pieces(&torrent, &storage, jobs, &done)
+            move || read_blocks_in_order(&storage, reads, &done)
         });
+        tokio::task::spawn_blocking(move || write_pieces(&torrent, &storage, jobs, &done));
         Disk {
-            storage,
             piece_sizes,
             pieces: BTreeMap::new(),
             spare: Vec::new(),
             writer,
-            done,
+            reader,
         }
     }
 
@@ -180,11 +186,8 @@ impl Disk {
             data: self.pieces.remove(&index).unwrap_or_default(),
             digests_if_valid,
         };
-        if let Err(mpsc::error::TrySendError::Full(job)) = self.writer.try_send(job) {
-            // Not expected (the core caps unverified pieces at the queue's length); wait then.
-            let writer = self.writer.clone();
-            tokio::spawn(async move { writer.send(job).await });
-        }
+        // The queue never fills in practice: the core caps unverified pieces at its length.
+        send_or_queue(&self.writer, job);
     }
 
     /// Takes back the buffer of a checked piece for reuse.
@@ -194,24 +197,42 @@ impl Disk {
         }
     }
 
-    /// Reads blocks peers asked for, in one trip to the blocking pool.
-    pub fn read_blocks(&self, requests: Vec<(u64, BlockRequest)>) {
-        if requests.is_empty() {
+    /// Reads blocks peers asked for, on the reader thread.
+    pub fn read_blocks(&self, requests: ReadBatch) {
+        if !requests.is_empty() {
+            send_or_queue(&self.reader, requests);
+        }
+    }
+}
+
+/// Hands `job` to a disk thread; if its queue is full, a task waits for room (the queues are
+/// bounded by what the core has outstanding, so such tasks are few and short-lived).
+fn send_or_queue<T: Send + 'static>(queue: &mpsc::Sender<T>, job: T) {
+    if let Err(mpsc::error::TrySendError::Full(job)) = queue.try_send(job) {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.send(job).await });
+    }
+}
+
+/// The reader thread: serves batches of block reads in order until the torrent task ends.
+fn read_blocks_in_order(
+    storage: &Storage,
+    mut batches: mpsc::Receiver<ReadBatch>,
+    done: &mpsc::Sender<DiskDone>,
+) {
+    while let Some(batch) = batches.blocking_recv() {
+        let blocks = batch
+            .into_iter()
+            .map(|(peer, block)| {
+                let data = storage
+                    .read_block(block.index, block.begin, block.length)
+                    .ok();
+                (peer, block, data)
+            })
+            .collect();
+        if done.blocking_send(DiskDone::BlocksRead(blocks)).is_err() {
             return;
         }
-        let (storage, done) = (self.storage.clone(), self.done.clone());
-        tokio::task::spawn_blocking(move || {
-            let blocks = requests
-                .into_iter()
-                .map(|(peer, block)| {
-                    let data = storage
-                        .read_block(block.index, block.begin, block.length)
-                        .ok();
-                    (peer, block, data)
-                })
-                .collect();
-            let _ = done.blocking_send(DiskDone::BlocksRead(blocks));
-        });
     }
 }
 

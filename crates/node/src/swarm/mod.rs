@@ -56,6 +56,9 @@ pub struct Options {
     pub seed: u64,
     /// Seeding existing data: never create or resize files, and fail unless every piece checks.
     pub seed_only: bool,
+    /// Streaming: fetch pieces in order from the first one missing (for playback while
+    /// downloading) rather than rarest first. Costs the swarm some diversity; off by default.
+    pub sequential: bool,
 }
 
 /// Where the run is: for a progress display, and for announcers (tracker, DHT) that feed

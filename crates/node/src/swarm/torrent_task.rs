@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, Swarm};
+use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, PickMode, Swarm};
 use metainfo::Torrent;
 use storage::Storage;
 use tokio::sync::{mpsc, watch};
@@ -256,6 +256,9 @@ pub(super) async fn run(
     let mut swarm = Swarm::new(geometry, have, Config::default(), rng.child())
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
+    if options.sequential {
+        swarm.set_pick_mode(PickMode::Sequential { position: 0 });
+    }
     let (disk_tx, mut disk_rx) = mpsc::channel(1024);
     let pieces_in_progress_max = swarm.pieces_in_progress_max();
     let mut state = State {
