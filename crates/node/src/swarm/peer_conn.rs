@@ -1,6 +1,7 @@
 //! One task per peer connection: handshake, then bytes in to the decoder and out from the
 //! torrent task's messages.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Room offered to each socket read (what loopback can deliver in one call).
 const READ_CHUNK_BYTES: usize = 256 * 1024;
 /// Bytes gathered from the outbox into one socket write.
-const WRITE_BATCH_BYTES: usize = 128 * 1024;
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Buffers gathered into one socket write (well under the system's `IOV_MAX` of 1024).
+const WRITE_BATCH_BUFFERS_MAX: usize = 64;
 /// Messages queued towards one peer before it counts as too slow and is dropped.
 pub const OUTBOX_LEN_MAX: usize = 2048;
 
@@ -120,26 +123,20 @@ pub async fn run(
         }
     };
     let write_loop = async {
-        let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
+        let mut queued = std::collections::VecDeque::new();
         while let Some(first) = outbox.recv().await {
-            // Coalesce what is already queued (requests, haves, blocks) into one write: one
-            // system call for many small messages.
-            let mut next = Some(first);
-            while let Some(bytes) = next.take() {
-                if batch.is_empty() && bytes.len() >= WRITE_BATCH_BYTES {
-                    batch = bytes;
-                    break;
-                }
-                batch.extend_from_slice(&bytes);
-                if batch.len() >= WRITE_BATCH_BYTES {
-                    break;
-                }
-                next = outbox.try_recv().ok();
+            // Gather what is already queued (requests, haves, block heads and data) into one
+            // vectored write: one system call for many messages, and no copy of the blocks.
+            let mut queued_bytes = first.len();
+            queued.push_back(first);
+            while queued_bytes < WRITE_BATCH_BYTES && queued.len() < WRITE_BATCH_BUFFERS_MAX {
+                let Ok(next) = outbox.try_recv() else { break };
+                queued_bytes += next.len();
+                queued.push_back(next);
             }
-            if writer.write_all(&batch).await.is_err() {
+            if write_all_vectored(&mut writer, &mut queued).await.is_err() {
                 return;
             }
-            batch.clear();
         }
         let _ = writer.shutdown().await;
     };
@@ -148,4 +145,35 @@ pub async fn run(
         () = write_loop => {}
     }
     let _ = reports.send(PeerReport::Closed(key)).await;
+}
+
+/// Writes every queued buffer, in order, with vectored writes; empties the queue.
+async fn write_all_vectored(
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    queued: &mut std::collections::VecDeque<Vec<u8>>,
+) -> std::io::Result<()> {
+    // An empty buffer would make a write of nothing look like a closed socket.
+    queued.retain(|buffer| !buffer.is_empty());
+    // Bytes of the front buffer already written.
+    let mut written_of_front = 0;
+    while let Some(front) = queued.front() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&front[written_of_front..]))
+            .chain(queued.iter().skip(1).map(|b| IoSlice::new(b)))
+            .collect();
+        let mut n = writer.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while let Some(front) = queued.front() {
+            let left = front.len() - written_of_front;
+            if n < left {
+                written_of_front += n;
+                break;
+            }
+            n -= left;
+            written_of_front = 0;
+            queued.pop_front();
+        }
+    }
+    Ok(())
 }

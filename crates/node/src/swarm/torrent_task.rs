@@ -65,7 +65,11 @@ impl State {
                     let Some(outbox) = self.outboxes.get(&peer.0) else {
                         continue;
                     };
-                    if outbox.sender.try_send(message.to_bytes()).is_err() {
+                    // A block's data travels apart from its head: no copy on the way out.
+                    let (head, data) = message.into_frames();
+                    let queued = outbox.sender.try_send(head).is_ok()
+                        && data.is_none_or(|data| outbox.sender.try_send(data).is_ok());
+                    if !queued {
                         // Too slow to keep up (or gone): drop it rather than buffer without bound.
                         self.forget_peer(peer.0);
                         self.swarm.handle_peer_disconnected(self.clock.now(), peer);
