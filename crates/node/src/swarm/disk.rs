@@ -13,7 +13,7 @@ use storage::{Layout, ResumeData, Storage};
 use tokio::sync::mpsc;
 use wire::{BlockRequest, BLOCK_LEN};
 
-use super::Error;
+use super::{block_pool, Error};
 
 /// Completed disk work, reported to the torrent task.
 #[derive(Debug)]
@@ -224,10 +224,9 @@ fn read_blocks_in_order(
         let blocks = batch
             .into_iter()
             .map(|(peer, block)| {
-                let data = storage
-                    .read_block(block.index, block.begin, block.length)
-                    .ok();
-                (peer, block, data)
+                let mut data = block_pool::take(block.length as usize);
+                let read = storage.read_block_into(block.index, block.begin, &mut data);
+                (peer, block, read.is_ok().then_some(data))
             })
             .collect();
         if done.blocking_send(DiskDone::BlocksRead(blocks)).is_err() {

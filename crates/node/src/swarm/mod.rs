@@ -9,6 +9,7 @@
 //! Implementation notes: peer tasks and the torrent task talk over bounded channels; a peer that
 //! cannot keep up with its outbox is dropped rather than buffered without bound.
 
+mod block_pool;
 mod disk;
 mod metadata;
 mod peer_book;

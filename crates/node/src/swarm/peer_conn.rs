@@ -1,6 +1,7 @@
 //! One task per peer connection: handshake, then bytes in to the decoder and out from the
 //! torrent task's messages.
 
+use std::borrow::Cow;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use wire::{Decoder, Handshake, Limits, Message, Reserved};
 
+use super::block_pool;
 use super::transport::PeerStreamBox;
 
 /// Time allowed for the peer's handshake.
@@ -96,7 +98,7 @@ pub async fn run(
             let mut messages = Vec::new();
             let broken = loop {
                 match decoder.next_message() {
-                    Ok(Some(message)) => messages.push(message.into_owned()),
+                    Ok(Some(message)) => messages.push(owned(message)),
                     Ok(None) => break false,
                     Err(error) => {
                         tracing::debug!(%addr, %error, "dropping peer");
@@ -147,6 +149,22 @@ pub async fn run(
     let _ = reports.send(PeerReport::Closed(key)).await;
 }
 
+/// The message with its payload copied out of the decoder; a block's into a pooled buffer.
+fn owned(message: Message<'_>) -> Message<'static> {
+    match message {
+        Message::Piece { index, begin, data } => {
+            let mut owned = block_pool::take(data.len());
+            owned.copy_from_slice(&data);
+            Message::Piece {
+                index,
+                begin,
+                data: Cow::Owned(owned),
+            }
+        }
+        other => other.into_owned(),
+    }
+}
+
 /// Writes every queued buffer, in order, with vectored writes; empties the queue.
 async fn write_all_vectored(
     writer: &mut (impl AsyncWriteExt + Unpin),
@@ -172,7 +190,9 @@ async fn write_all_vectored(
             }
             n -= left;
             written_of_front = 0;
-            queued.pop_front();
+            if let Some(done) = queued.pop_front() {
+                block_pool::give(done);
+            }
         }
     }
     Ok(())

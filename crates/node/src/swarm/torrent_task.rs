@@ -11,6 +11,7 @@ use storage::Storage;
 use tokio::sync::{mpsc, watch};
 use wire::{Decoder, Handshake};
 
+use super::block_pool;
 use super::disk::{self, Disk, DiskDone};
 use super::peer_book::{PeerBook, REDIAL_INTERVAL};
 use super::peer_conn::{self, PeerReport, OUTBOX_LEN_MAX};
@@ -76,7 +77,10 @@ impl State {
                     }
                 }
                 Action::ReadBlock { peer, block } => reads.push((peer.0, block)),
-                Action::WriteBlock { block, data } => self.disk.write_block(block, &data),
+                Action::WriteBlock { block, data } => {
+                    self.disk.write_block(block, &data);
+                    block_pool::give(data);
+                }
                 Action::VerifyPiece(index) => {
                     let digests = self.swarm.wants_block_digests(index);
                     self.disk.verify_piece(index, digests);
