@@ -1,4 +1,7 @@
 //! The torrent task: owns the swarm core and routes its actions to peers and the disk.
+//!
+//! Peers learned through peer exchange (BEP 11, reported by the core) join the peer book like
+//! those from trackers and the DHT, and are dialled within the same connection limits.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +31,8 @@ const REPORTS_LEN_MAX: usize = 4096;
 
 /// A connection whose handshake succeeded.
 struct Connected {
+    /// We dialled it.
+    outgoing: bool,
     handshake: Handshake,
     stream: Box<dyn PeerStreamBox>,
     decoder: Decoder,
@@ -47,6 +52,8 @@ struct State {
     outboxes: BTreeMap<u64, Outbox>,
     book: PeerBook,
     summary: Summary,
+    /// The core reported new addresses (peer exchange): dial when the actions are drained.
+    dial_wanted: bool,
 }
 
 /// The torrent task's handle on one connected peer.
@@ -92,6 +99,12 @@ impl State {
                 Event::PieceFailed(index) => {
                     tracing::info!(index, "piece failed its hash check");
                     self.summary.hash_failures += 1;
+                }
+                Event::PeersDiscovered(addrs) => {
+                    tracing::debug!(count = addrs.len(), "peers learned through peer exchange");
+                    for addr in addrs {
+                        self.dial_wanted |= self.book.add_discovered(addr);
+                    }
                 }
                 Event::PieceVerified(_) | Event::Complete | Event::DhtPort { .. } => {}
             }
@@ -147,6 +160,7 @@ impl State {
         let info = PeerInfo {
             addr,
             reserved: conn.handshake.reserved,
+            outgoing: conn.outgoing,
         };
         self.swarm
             .handle_peer_connected(self.clock.now(), PeerKey(key), info);
@@ -200,6 +214,7 @@ async fn handshake_then_report(
 ) {
     let connected = match peer_conn::handshake(&mut stream, ours, outgoing).await {
         Ok((handshake, decoder)) => Some(Connected {
+            outgoing,
             handshake,
             stream,
             decoder,
@@ -251,7 +266,16 @@ pub(super) async fn run(
         }
     }
     let mut rng = sansio::Rng::from_seed(options.seed);
-    let mut swarm = Swarm::new(geometry, have, Config::default(), rng.child())
+    let config = Config {
+        listen_port: listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port()),
+        // BEP 27: a private torrent gets its peers from its trackers only (no peer exchange).
+        private: info.is_private(),
+        ..Config::default()
+    };
+    let mut swarm = Swarm::new(geometry, have, config, rng.child())
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
     let (disk_tx, mut disk_rx) = mpsc::channel(1024);
@@ -262,6 +286,7 @@ pub(super) async fn run(
             piece_count: geometry.piece_count(),
             ..Summary::default()
         },
+        dial_wanted: false,
         swarm,
         disk: Disk::new(torrent.clone(), storage.clone(), disk_tx),
         clock,
@@ -290,6 +315,9 @@ pub(super) async fn run(
     tokio::pin!(shutdown);
     loop {
         state.drain();
+        if std::mem::take(&mut state.dial_wanted) {
+            state.dial_more(ours, options.local_ip, &handshakes_tx);
+        }
         let complete = state.swarm.is_complete();
         if complete && !options.seed_after {
             break;
