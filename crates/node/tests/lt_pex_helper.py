@@ -30,7 +30,9 @@ def main() -> None:
         "outgoing_interfaces": a.listen.rsplit(":", 1)[0],
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "enable_incoming_utp": False, "enable_outgoing_utp": False,
-        "allow_multiple_connections_per_ip": True,
+        # One connection per IP (each peer has its own): libtorrent then settles two peers
+        # dialling each other at once by a rule both ends agree on, rather than closing both.
+        "allow_multiple_connections_per_ip": False,
         "user_agent": "lt-pex-oracle",
     })
     params = lt.add_torrent_params()

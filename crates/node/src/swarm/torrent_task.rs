@@ -59,6 +59,8 @@ struct State {
 /// The torrent task's handle on one connected peer.
 struct Outbox {
     addr: SocketAddr,
+    /// We dialled it.
+    outgoing: bool,
     peer_id: [u8; 20],
     sender: mpsc::Sender<Vec<u8>>,
 }
@@ -119,7 +121,9 @@ impl State {
     }
 
     /// Takes a connection whose handshake succeeded, unless it is banned, unwanted, ourselves
-    /// or a second connection to a peer we already have.
+    /// or a second connection to a peer we already have. When two peers dialled each other at
+    /// once (peer exchange tells both of each other at the same moment), both ends keep the
+    /// connection dialled by the smaller peer id, so that they never close both.
     fn admit(
         &mut self,
         addr: SocketAddr,
@@ -130,8 +134,19 @@ impl State {
         reports: &mpsc::Sender<PeerReport>,
     ) {
         let peer_id = conn.handshake.peer_id;
-        let duplicate = peer_id == our_id || self.outboxes.values().any(|o| o.peer_id == peer_id);
-        if duplicate || self.swarm.is_banned(addr.ip()) || !self.swarm.wants_peers() {
+        if peer_id == our_id || self.swarm.is_banned(addr.ip()) {
+            return;
+        }
+        let existing = self.outboxes.iter().find(|(_, o)| o.peer_id == peer_id);
+        if let Some((&old_key, old)) = existing {
+            if !replaces_duplicate(our_id, peer_id, old.outgoing, conn.outgoing) {
+                return;
+            }
+            self.forget_peer(old_key);
+            self.swarm
+                .handle_peer_disconnected(self.clock.now(), PeerKey(old_key));
+        }
+        if !self.swarm.wants_peers() {
             return;
         }
         *next_key += 1;
@@ -141,6 +156,7 @@ impl State {
             key,
             Outbox {
                 addr,
+                outgoing: conn.outgoing,
                 peer_id,
                 sender,
             },
@@ -203,6 +219,13 @@ impl State {
         let have = self.swarm.have();
         (0..have.len()).map(|i| have.get(i)).collect()
     }
+}
+
+/// Whether a new connection to a peer we are already connected to replaces the old one: only
+/// when they go opposite ways and the new one was dialled by the peer with the smaller id.
+/// Both ends reach the same verdict on the same pair, whatever order the two arrive in.
+fn replaces_duplicate(our_id: [u8; 20], their_id: [u8; 20], old_out: bool, new_out: bool) -> bool {
+    old_out != new_out && new_out == (our_id < their_id)
 }
 
 async fn handshake_then_report(
@@ -416,4 +439,29 @@ async fn finish(
     summary.bytes_uploaded = progress.bytes_uploaded;
     summary.seconds = clock.now().as_micros() as f64 / 1e6;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replaces_duplicate;
+
+    #[test]
+    fn both_ends_keep_the_same_one_of_two_crossing_connections() {
+        let (a, b) = ([1u8; 20], [2u8; 20]);
+        // Connection 1 is dialled by a, connection 2 by b; each end sees either first.
+        for (x, y) in [(a, b), (b, a)] {
+            // x's view: 1 is outgoing for x when x == a.
+            let x_dialled_1 = x == a;
+            let x_keeps_1_if_1_first = !replaces_duplicate(x, y, x_dialled_1, !x_dialled_1);
+            let x_keeps_1_if_2_first = replaces_duplicate(x, y, !x_dialled_1, x_dialled_1);
+            assert_eq!(x_keeps_1_if_1_first, x_keeps_1_if_2_first);
+            // The connection kept is the one the smaller id (a) dialled: connection 1.
+            assert!(x_keeps_1_if_1_first);
+        }
+        // Two connections the same way: the second is a plain duplicate.
+        for out in [false, true] {
+            assert!(!replaces_duplicate(a, b, out, out));
+            assert!(!replaces_duplicate(b, a, out, out));
+        }
+    }
 }
