@@ -26,7 +26,7 @@ pub use rate::RateMeter;
 pub use swarm::{
     Action, BlockDigest, Config, DropReason, Event, PeerInfo, Progress, Swarm,
     PEX_ACCEPTED_PER_MESSAGE_MAX, PEX_FLAG_REACHABLE, PEX_FLAG_SEED, PEX_SENT_PER_LIST_MAX,
-    UT_METADATA_ID, UT_PEX_ID,
+    PIECES_IN_PROGRESS_MIN, UT_METADATA_ID, UT_PEX_ID,
 };
 
 /// The driver's handle for one peer connection (unique for the life of a core).

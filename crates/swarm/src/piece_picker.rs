@@ -9,6 +9,10 @@
 //! 4. end-game: once every missing block is requested, blocks requested from other peers too
 //!    (at most [`ENDGAME_DUPLICATES_MAX`] requests per block), cancelled when the first arrives.
 //!
+//! Pieces held in memory (started, or complete and waiting for their hash check) are capped by
+//! [`PiecePicker::set_pieces_in_progress_max`]: at the cap no new piece is started, so the
+//! driver's memory for piece buffers is bounded whatever the number of peers.
+//!
 //! Invariants: a piece is in `in_progress` iff it is missing, not verifying, and some block of it
 //! was requested or received; `availability[i]` counts connected peers that have piece `i`.
 
@@ -141,6 +145,8 @@ pub struct PiecePicker {
     /// Pieces that failed a hash check (fetched again from a single peer).
     failed_before: BTreeSet<u32>,
     mode: PickMode,
+    /// Most pieces in `in_progress` at once (they include the ones being verified).
+    in_progress_max: usize,
 }
 
 impl PiecePicker {
@@ -154,7 +160,18 @@ impl PiecePicker {
             verifying: BTreeSet::new(),
             failed_before: BTreeSet::new(),
             mode: PickMode::RarestFirst,
+            in_progress_max: usize::MAX,
         }
+    }
+
+    /// Caps the pieces started and not yet verified (at least one).
+    pub fn set_pieces_in_progress_max(&mut self, max: usize) {
+        self.in_progress_max = max.max(1);
+    }
+
+    /// The cap on pieces started and not yet verified.
+    pub fn pieces_in_progress_max(&self) -> usize {
+        self.in_progress_max
     }
 
     /// Pieces verified so far.
@@ -221,8 +238,8 @@ impl PiecePicker {
         for index in started {
             self.take_missing(peer, index, count, &mut picked);
         }
-        // 2-3. New pieces.
-        while picked.len() < count {
+        // 2-3. New pieces, while there is room for them.
+        while picked.len() < count && self.in_progress.len() < self.in_progress_max {
             let Some(index) = self.choose_new_piece(&eligible, rng) else {
                 break;
             };
@@ -473,6 +490,31 @@ mod tests {
             BlockOutcome::Accepted { others, .. } => assert_eq!(others.len(), 1),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn pieces_in_progress_are_capped_until_one_is_verified() {
+        let mut p = picker(8);
+        p.set_pieces_in_progress_max(2);
+        let all = Bitfield::full(8);
+        p.add_availability(&all);
+        let mut rng = Rng::from_seed(3);
+        let picked = p.pick(PeerKey(1), &all, None, 100, &mut rng);
+        let pieces: BTreeSet<u32> = picked.iter().map(|b| b.index).collect();
+        assert_eq!(pieces.len(), 2, "{picked:?}");
+        assert_eq!(picked.len(), 4);
+        // Complete pieces waiting for their hash check still hold their slot...
+        for block in &picked {
+            p.on_block_received(PeerKey(1), block);
+        }
+        assert!(p.pick(PeerKey(1), &all, None, 100, &mut rng).is_empty());
+        // ...until verified: then one new piece may start.
+        let first = *pieces.first().unwrap();
+        p.on_piece_verified(first);
+        let next = p.pick(PeerKey(1), &all, None, 100, &mut rng);
+        let next_pieces: BTreeSet<u32> = next.iter().map(|b| b.index).collect();
+        assert_eq!(next_pieces.len(), 1, "{next:?}");
+        assert!(next_pieces.is_disjoint(&pieces));
     }
 
     #[test]

@@ -67,7 +67,13 @@ pub struct Config {
     pub private: bool,
     /// Least time between two `ut_pex` messages to one peer (BEP 11 asks for one a minute).
     pub pex_interval: Duration,
+    /// Bytes of pieces started and not yet verified (what the driver buffers in memory); no new
+    /// piece starts beyond it, though at least [`PIECES_IN_PROGRESS_MIN`] may always be started.
+    pub piece_memory_bytes_max: u64,
 }
+
+/// Pieces that may always be in progress, however large they are.
+pub const PIECES_IN_PROGRESS_MIN: usize = 2;
 
 impl Default for Config {
     fn default() -> Config {
@@ -82,6 +88,7 @@ impl Default for Config {
             listen_port: None,
             private: false,
             pex_interval: Duration::from_secs(60),
+            piece_memory_bytes_max: 32 * 1024 * 1024,
         }
     }
 }
@@ -220,10 +227,17 @@ impl Swarm {
         if have.len() != geometry.piece_count() {
             return Err(Error::BitfieldMismatch);
         }
+        let mut picker = PiecePicker::new(geometry, have);
+        let pieces_max = config.piece_memory_bytes_max / u64::from(geometry.piece_len().max(1));
+        picker.set_pieces_in_progress_max(
+            usize::try_from(pieces_max)
+                .unwrap_or(usize::MAX)
+                .max(PIECES_IN_PROGRESS_MIN),
+        );
         Ok(Swarm {
             config,
             geometry,
-            picker: PiecePicker::new(geometry, have),
+            picker,
             choker: Choker::default(),
             peers: BTreeMap::new(),
             banned: BTreeSet::new(),
@@ -251,6 +265,11 @@ impl Swarm {
     /// Verified pieces.
     pub fn have(&self) -> &Bitfield {
         self.picker.have()
+    }
+
+    /// Most pieces started and not yet verified at once (the driver's buffers for them).
+    pub fn pieces_in_progress_max(&self) -> usize {
+        self.picker.pieces_in_progress_max()
     }
 
     /// Whether every piece is verified.

@@ -78,6 +78,14 @@ fn message() -> impl Strategy<Value = Message<'static>> {
 
 proptest! {
     #[test]
+    fn frames_are_the_encoding_split_in_two(m in message()) {
+        let whole = m.to_bytes();
+        let (mut head, body) = m.into_frames();
+        head.extend(body.unwrap_or_default());
+        prop_assert_eq!(head, whole);
+    }
+
+    #[test]
     fn messages_round_trip_through_the_stream(
         messages in proptest::collection::vec(message(), 1..20),
         split in 1usize..50,

@@ -64,37 +64,46 @@ pub async fn fetch(
                 }
             }
             Some(report) = reports_rx.recv() => {
-                let done = match report {
+                let (key, messages) = match report {
                     PeerReport::Closed(key) => {
                         if let Some((addr, _)) = outboxes.remove(&key) {
                             book.on_disconnected(addr);
                         }
                         fetch.handle_disconnect(PeerKey(key));
-                        None
+                        (key, Vec::new())
                     }
-                    PeerReport::Message(key, Message::Extended { id: 0, payload }) => {
-                        if let Ok(hs) = ExtendedHandshake::parse(&payload) {
-                            fetch.handle_handshake(PeerKey(key), &hs);
-                        }
-                        None
-                    }
-                    PeerReport::Message(key, Message::Extended { id: ::swarm::UT_METADATA_ID, payload }) => {
-                        match MetadataMessage::parse(&payload) {
-                            Ok(message) => {
-                                if matches!(message, MetadataMessage::Reject { .. }) {
-                                    // It may not have the metadata yet (still starting): close
-                                    // so that the redial asks again later.
-                                    if let Some((addr, _)) = outboxes.remove(&key) {
-                                        book.on_disconnected(addr);
-                                    }
-                                }
-                                fetch.handle_message(PeerKey(key), &message)
-                            }
-                            Err(_) => None,
-                        }
-                    }
-                    PeerReport::Message(..) => None,
+                    PeerReport::Messages(key, messages) => (key, messages),
                 };
+                let mut done = None;
+                for message in messages {
+                    done = match message {
+                        Message::Extended { id: 0, payload } => {
+                            if let Ok(hs) = ExtendedHandshake::parse(&payload) {
+                                fetch.handle_handshake(PeerKey(key), &hs);
+                            }
+                            None
+                        }
+                        Message::Extended { id: ::swarm::UT_METADATA_ID, payload } => {
+                            match MetadataMessage::parse(&payload) {
+                                Ok(message) => {
+                                    if matches!(message, MetadataMessage::Reject { .. }) {
+                                        // It may not have the metadata yet (still starting):
+                                        // close so that the redial asks again later.
+                                        if let Some((addr, _)) = outboxes.remove(&key) {
+                                            book.on_disconnected(addr);
+                                        }
+                                    }
+                                    fetch.handle_message(PeerKey(key), &message)
+                                }
+                                Err(_) => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    if done.is_some() {
+                        break;
+                    }
+                }
                 if let Some(info) = done {
                     break info;
                 }

@@ -8,12 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, Swarm};
+use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, PickMode, Swarm};
 use metainfo::Torrent;
 use storage::Storage;
 use tokio::sync::{mpsc, watch};
 use wire::{Decoder, Handshake};
 
+use super::block_pool;
 use super::disk::{self, Disk, DiskDone};
 use super::peer_book::{PeerBook, REDIAL_INTERVAL};
 use super::peer_conn::{self, PeerReport, OUTBOX_LEN_MAX};
@@ -67,20 +68,28 @@ struct Outbox {
 
 impl State {
     fn drain(&mut self) {
+        let mut reads = Vec::new();
         while let Some(action) = self.swarm.poll_action() {
             match action {
                 Action::Send { peer, message } => {
                     let Some(outbox) = self.outboxes.get(&peer.0) else {
                         continue;
                     };
-                    if outbox.sender.try_send(message.to_bytes()).is_err() {
+                    // A block's data travels apart from its head: no copy on the way out.
+                    let (head, data) = message.into_frames();
+                    let queued = outbox.sender.try_send(head).is_ok()
+                        && data.is_none_or(|data| outbox.sender.try_send(data).is_ok());
+                    if !queued {
                         // Too slow to keep up (or gone): drop it rather than buffer without bound.
                         self.forget_peer(peer.0);
                         self.swarm.handle_peer_disconnected(self.clock.now(), peer);
                     }
                 }
-                Action::ReadBlock { peer, block } => self.disk.read_block(peer.0, block),
-                Action::WriteBlock { block, data } => self.disk.write_block(block, &data),
+                Action::ReadBlock { peer, block } => reads.push((peer.0, block)),
+                Action::WriteBlock { block, data } => {
+                    self.disk.write_block(block, &data);
+                    block_pool::give(data);
+                }
                 Action::VerifyPiece(index) => {
                     let digests = self.swarm.wants_block_digests(index);
                     self.disk.verify_piece(index, digests);
@@ -92,6 +101,7 @@ impl State {
                 }
             }
         }
+        self.disk.read_blocks(reads);
         while let Some(event) = self.swarm.poll_event() {
             match event {
                 Event::PeerBanned(ip) => {
@@ -301,7 +311,11 @@ pub(super) async fn run(
     let mut swarm = Swarm::new(geometry, have, config, rng.child())
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
+    if options.sequential {
+        swarm.set_pick_mode(PickMode::Sequential { position: 0 });
+    }
     let (disk_tx, mut disk_rx) = mpsc::channel(1024);
+    let pieces_in_progress_max = swarm.pieces_in_progress_max();
     let mut state = State {
         summary: Summary {
             name: info.name().to_owned(),
@@ -311,7 +325,12 @@ pub(super) async fn run(
         },
         dial_wanted: false,
         swarm,
-        disk: Disk::new(torrent.clone(), storage.clone(), disk_tx),
+        disk: Disk::new(
+            torrent.clone(),
+            storage.clone(),
+            disk_tx,
+            pieces_in_progress_max,
+        ),
         clock,
         outboxes: BTreeMap::new(),
         book: PeerBook::new(
@@ -351,8 +370,12 @@ pub(super) async fn run(
             Some(report) = reports_rx.recv() => {
                 let now = clock.now();
                 match report {
-                    PeerReport::Message(key, message) => {
-                        if state.outboxes.contains_key(&key) {
+                    PeerReport::Messages(key, messages) => {
+                        for message in messages {
+                            // A message may get the peer dropped: ignore the rest of its batch.
+                            if !state.outboxes.contains_key(&key) {
+                                break;
+                            }
                             state.swarm.handle_message(now, PeerKey(key), message);
                         }
                     }
@@ -365,12 +388,17 @@ pub(super) async fn run(
             Some(done) = disk_rx.recv() => {
                 let now = clock.now();
                 match done {
-                    DiskDone::BlockRead(peer, block, data) => state.swarm.handle_block_read(now, PeerKey(peer), block, data),
-                    DiskDone::PieceChecked { index, valid, block_digests: Some(digests) } => {
-                        state.swarm.handle_piece_checked_with_digests(now, index, valid, &digests);
+                    DiskDone::BlocksRead(blocks) => {
+                        for (peer, block, data) in blocks {
+                            state.swarm.handle_block_read(now, PeerKey(peer), block, data);
+                        }
                     }
-                    DiskDone::PieceChecked { index, valid, block_digests: None } => {
-                        state.swarm.handle_piece_checked(now, index, valid);
+                    DiskDone::PieceChecked { index, valid, block_digests, buffer } => {
+                        match block_digests {
+                            Some(digests) => state.swarm.handle_piece_checked_with_digests(now, index, valid, &digests),
+                            None => state.swarm.handle_piece_checked(now, index, valid),
+                        }
+                        state.disk.recycle(buffer);
                     }
                     DiskDone::Failed(why) => return Err(Error::Internal(format!("writing to disk failed: {why}"))),
                 }
