@@ -1,4 +1,5 @@
-//! One torrent's swarm logic, sans-IO (BEP 3, with BEP 6 fast, BEP 9 metadata and BEP 10).
+//! One torrent's swarm logic, sans-IO (BEP 3, with BEP 6 fast, BEP 9 metadata, BEP 10
+//! extensions, BEP 11 peer exchange, off for BEP 27 private torrents).
 //!
 //! [`Swarm`] is fed peer connections, decoded peer messages, disk completions and timeouts, and
 //! answers with [`Action`]s (messages to send, blocks to read, write and verify, peers to drop)
@@ -24,7 +25,8 @@ pub use piece_picker::{Geometry, PickMode, PiecePicker};
 pub use rate::RateMeter;
 pub use swarm::{
     Action, BlockDigest, Config, DropReason, Event, PeerInfo, Progress, Swarm,
-    PIECES_IN_PROGRESS_MIN, UT_METADATA_ID,
+    PEX_ACCEPTED_PER_MESSAGE_MAX, PEX_FLAG_REACHABLE, PEX_FLAG_SEED, PEX_SENT_PER_LIST_MAX,
+    PIECES_IN_PROGRESS_MIN, UT_METADATA_ID, UT_PEX_ID,
 };
 
 /// The driver's handle for one peer connection (unique for the life of a core).

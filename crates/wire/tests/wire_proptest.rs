@@ -137,4 +137,28 @@ proptest! {
         };
         prop_assert_eq!(ExtendedHandshake::parse(&hs.to_bytes()), Ok(hs));
     }
+
+    #[test]
+    fn pex_message_round_trips(
+        added4 in proptest::collection::vec((any::<([u8; 4], u16)>(), any::<u8>()), 0..60),
+        added6 in proptest::collection::vec((any::<([u8; 16], u16)>(), any::<u8>()), 0..60),
+        dropped4 in proptest::collection::vec(any::<([u8; 4], u16)>(), 0..60),
+        dropped6 in proptest::collection::vec(any::<([u8; 16], u16)>(), 0..60),
+    ) {
+        use std::net::{IpAddr, SocketAddr};
+        let sock = |ip: IpAddr, port| SocketAddr::new(ip, port);
+        // Parsing yields IPv4 entries before IPv6 ones, as they travel in separate keys.
+        let added = added4
+            .iter()
+            .map(|&((ip, port), f)| (sock(ip.into(), port), f))
+            .chain(added6.iter().map(|&((ip, port), f)| (sock(ip.into(), port), f)))
+            .collect();
+        let dropped = dropped4
+            .iter()
+            .map(|&(ip, port)| sock(ip.into(), port))
+            .chain(dropped6.iter().map(|&(ip, port)| sock(ip.into(), port)))
+            .collect();
+        let message = PexMessage { added, dropped };
+        prop_assert_eq!(PexMessage::parse(&message.to_bytes()), Ok(message));
+    }
 }

@@ -1,4 +1,5 @@
-//! The swarm driver: downloads and seeds one torrent over real sockets (BEP 3/6/9/10).
+//! The swarm driver: downloads and seeds one torrent over real sockets (BEP 3/6/9/10, and
+//! BEP 11 peer exchange: peers that connected peers tell us of are dialled like discovered ones).
 //!
 //! [`run`] opens the storage (keeping every verified piece: resume data when the files are
 //! unchanged, else a full recheck), fetches the metadata first for a magnet link (BEP 9), then

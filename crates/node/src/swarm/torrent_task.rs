@@ -1,4 +1,7 @@
 //! The torrent task: owns the swarm core and routes its actions to peers and the disk.
+//!
+//! Peers learned through peer exchange (BEP 11, reported by the core) join the peer book like
+//! those from trackers and the DHT, and are dialled within the same connection limits.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +32,8 @@ const REPORTS_LEN_MAX: usize = 4096;
 
 /// A connection whose handshake succeeded.
 struct Connected {
+    /// We dialled it.
+    outgoing: bool,
     handshake: Handshake,
     stream: Box<dyn PeerStreamBox>,
     decoder: Decoder,
@@ -48,11 +53,15 @@ struct State {
     outboxes: BTreeMap<u64, Outbox>,
     book: PeerBook,
     summary: Summary,
+    /// The core reported new addresses (peer exchange): dial when the actions are drained.
+    dial_wanted: bool,
 }
 
 /// The torrent task's handle on one connected peer.
 struct Outbox {
     addr: SocketAddr,
+    /// We dialled it.
+    outgoing: bool,
     peer_id: [u8; 20],
     sender: mpsc::Sender<Vec<u8>>,
 }
@@ -103,6 +112,12 @@ impl State {
                     tracing::info!(index, "piece failed its hash check");
                     self.summary.hash_failures += 1;
                 }
+                Event::PeersDiscovered(addrs) => {
+                    tracing::debug!(count = addrs.len(), "peers learned through peer exchange");
+                    for addr in addrs {
+                        self.dial_wanted |= self.book.add_discovered(addr);
+                    }
+                }
                 Event::PieceVerified(_) | Event::Complete | Event::DhtPort { .. } => {}
             }
         }
@@ -116,7 +131,9 @@ impl State {
     }
 
     /// Takes a connection whose handshake succeeded, unless it is banned, unwanted, ourselves
-    /// or a second connection to a peer we already have.
+    /// or a second connection to a peer we already have. When two peers dialled each other at
+    /// once (peer exchange tells both of each other at the same moment), both ends keep the
+    /// connection dialled by the smaller peer id, so that they never close both.
     fn admit(
         &mut self,
         addr: SocketAddr,
@@ -127,8 +144,19 @@ impl State {
         reports: &mpsc::Sender<PeerReport>,
     ) {
         let peer_id = conn.handshake.peer_id;
-        let duplicate = peer_id == our_id || self.outboxes.values().any(|o| o.peer_id == peer_id);
-        if duplicate || self.swarm.is_banned(addr.ip()) || !self.swarm.wants_peers() {
+        if peer_id == our_id || self.swarm.is_banned(addr.ip()) {
+            return;
+        }
+        let existing = self.outboxes.iter().find(|(_, o)| o.peer_id == peer_id);
+        if let Some((&old_key, old)) = existing {
+            if !replaces_duplicate(our_id, peer_id, old.outgoing, conn.outgoing) {
+                return;
+            }
+            self.forget_peer(old_key);
+            self.swarm
+                .handle_peer_disconnected(self.clock.now(), PeerKey(old_key));
+        }
+        if !self.swarm.wants_peers() {
             return;
         }
         *next_key += 1;
@@ -138,6 +166,7 @@ impl State {
             key,
             Outbox {
                 addr,
+                outgoing: conn.outgoing,
                 peer_id,
                 sender,
             },
@@ -157,6 +186,7 @@ impl State {
         let info = PeerInfo {
             addr,
             reserved: conn.handshake.reserved,
+            outgoing: conn.outgoing,
         };
         self.swarm
             .handle_peer_connected(self.clock.now(), PeerKey(key), info);
@@ -201,6 +231,13 @@ impl State {
     }
 }
 
+/// Whether a new connection to a peer we are already connected to replaces the old one: only
+/// when they go opposite ways and the new one was dialled by the peer with the smaller id.
+/// Both ends reach the same verdict on the same pair, whatever order the two arrive in.
+fn replaces_duplicate(our_id: [u8; 20], their_id: [u8; 20], old_out: bool, new_out: bool) -> bool {
+    old_out != new_out && new_out == (our_id < their_id)
+}
+
 async fn handshake_then_report(
     mut stream: Box<dyn PeerStreamBox>,
     addr: SocketAddr,
@@ -210,6 +247,7 @@ async fn handshake_then_report(
 ) {
     let connected = match peer_conn::handshake(&mut stream, ours, outgoing).await {
         Ok((handshake, decoder)) => Some(Connected {
+            outgoing,
             handshake,
             stream,
             decoder,
@@ -261,7 +299,16 @@ pub(super) async fn run(
         }
     }
     let mut rng = sansio::Rng::from_seed(options.seed);
-    let mut swarm = Swarm::new(geometry, have, Config::default(), rng.child())
+    let config = Config {
+        listen_port: listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port()),
+        // BEP 27: a private torrent gets its peers from its trackers only (no peer exchange).
+        private: info.is_private(),
+        ..Config::default()
+    };
+    let mut swarm = Swarm::new(geometry, have, config, rng.child())
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
     if options.sequential {
@@ -276,6 +323,7 @@ pub(super) async fn run(
             piece_count: geometry.piece_count(),
             ..Summary::default()
         },
+        dial_wanted: false,
         swarm,
         disk: Disk::new(
             torrent.clone(),
@@ -309,6 +357,9 @@ pub(super) async fn run(
     tokio::pin!(shutdown);
     loop {
         state.drain();
+        if std::mem::take(&mut state.dial_wanted) {
+            state.dial_more(ours, options.local_ip, &handshakes_tx);
+        }
         let complete = state.swarm.is_complete();
         if complete && !options.seed_after {
             break;
@@ -416,4 +467,29 @@ async fn finish(
     summary.bytes_uploaded = progress.bytes_uploaded;
     summary.seconds = clock.now().as_micros() as f64 / 1e6;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replaces_duplicate;
+
+    #[test]
+    fn both_ends_keep_the_same_one_of_two_crossing_connections() {
+        let (a, b) = ([1u8; 20], [2u8; 20]);
+        // Connection 1 is dialled by a, connection 2 by b; each end sees either first.
+        for (x, y) in [(a, b), (b, a)] {
+            // x's view: 1 is outgoing for x when x == a.
+            let x_dialled_1 = x == a;
+            let x_keeps_1_if_1_first = !replaces_duplicate(x, y, x_dialled_1, !x_dialled_1);
+            let x_keeps_1_if_2_first = replaces_duplicate(x, y, !x_dialled_1, x_dialled_1);
+            assert_eq!(x_keeps_1_if_1_first, x_keeps_1_if_2_first);
+            // The connection kept is the one the smaller id (a) dialled: connection 1.
+            assert!(x_keeps_1_if_1_first);
+        }
+        // Two connections the same way: the second is a plain duplicate.
+        for out in [false, true] {
+            assert!(!replaces_duplicate(a, b, out, out));
+            assert!(!replaces_duplicate(b, a, out, out));
+        }
+    }
 }
