@@ -113,6 +113,8 @@ enum BlockState {
 struct InProgress {
     blocks: Vec<BlockState>,
     received: u32,
+    /// Blocks in state `Missing` (so that full pieces are skipped without a scan).
+    missing: u32,
     /// Who delivered each block (for hash-failure attribution).
     senders: Vec<Option<PeerKey>>,
     /// For a piece that failed before: the one peer allowed to send it this time, so that the
@@ -250,6 +252,7 @@ impl PiecePicker {
                 InProgress {
                     blocks: vec![BlockState::Missing; block_count],
                     received: 0,
+                    missing: block_count as u32,
                     senders: vec![None; block_count],
                     owner,
                 },
@@ -279,10 +282,7 @@ impl PiecePicker {
     }
 
     fn all_requested(&self) -> bool {
-        let started_missing = self
-            .in_progress
-            .values()
-            .any(|p| p.blocks.contains(&BlockState::Missing));
+        let started_missing = self.in_progress.values().any(|p| p.missing > 0);
         let unstarted = (0..self.geometry.piece_count())
             .any(|i| self.wanted(i) && !self.in_progress.contains_key(&i));
         !started_missing && !unstarted
@@ -298,15 +298,16 @@ impl PiecePicker {
         let Some(progress) = self.in_progress.get_mut(&index) else {
             return;
         };
-        if progress.owner.is_some_and(|o| o != peer) {
+        if progress.missing == 0 || progress.owner.is_some_and(|o| o != peer) {
             return;
         }
         for (b, state) in progress.blocks.iter_mut().enumerate() {
-            if out.len() >= count {
+            if out.len() >= count || progress.missing == 0 {
                 return;
             }
             if *state == BlockState::Missing {
                 *state = BlockState::Requested(vec![peer]);
+                progress.missing -= 1;
                 out.push(self.geometry.block(index, b as u32));
             }
         }
@@ -358,13 +359,14 @@ impl PiecePicker {
             peers.retain(|&p| p != peer);
             if peers.is_empty() {
                 *state = BlockState::Missing;
+                progress.missing += 1;
             }
         }
         if progress.owner == Some(peer) {
             // The owner cannot finish it (gone, choking, too slow): anyone may.
             progress.owner = None;
         }
-        if progress.received == 0 && progress.blocks.iter().all(|s| *s == BlockState::Missing) {
+        if progress.received == 0 && progress.missing as usize == progress.blocks.len() {
             self.in_progress.remove(&block.index);
         }
     }
@@ -386,7 +388,10 @@ impl PiecePicker {
         let slot = (block.begin / BLOCK_LEN) as usize;
         let others = match &progress.blocks[slot] {
             BlockState::Received => return BlockOutcome::Unwanted,
-            BlockState::Missing => Vec::new(),
+            BlockState::Missing => {
+                progress.missing -= 1;
+                Vec::new()
+            }
             BlockState::Requested(peers) => peers.iter().copied().filter(|&p| p != peer).collect(),
         };
         progress.blocks[slot] = BlockState::Received;
@@ -489,6 +494,48 @@ mod tests {
         match p.on_block_received(PeerKey(1), &dup[0]) {
             BlockOutcome::Accepted { others, .. } => assert_eq!(others.len(), 1),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_block_counts_follow_every_change() {
+        let mut p = picker(6);
+        let all = Bitfield::full(6);
+        p.add_availability(&all);
+        let mut rng = Rng::from_seed(11);
+        let mut outstanding: Vec<(PeerKey, BlockRequest)> = Vec::new();
+        for step in 0..500u32 {
+            let peer = PeerKey(u64::from(step % 3));
+            match rng.gen_range(0..3) {
+                0 => {
+                    for block in p.pick(peer, &all, None, rng.gen_range(1..4), &mut rng) {
+                        outstanding.push((peer, block));
+                    }
+                }
+                _ if outstanding.is_empty() => {}
+                choice => {
+                    let (peer, block) =
+                        outstanding.swap_remove(rng.gen_range(0..outstanding.len()));
+                    if choice == 1 {
+                        p.on_request_dropped(peer, &block);
+                    } else if p.on_block_received(peer, &block) != BlockOutcome::Unwanted
+                        && rng.gen_range(0..2) == 0
+                    {
+                        let index = block.index;
+                        if p.verifying.contains(&index) {
+                            p.on_piece_verified(index);
+                        }
+                    }
+                }
+            }
+            for progress in p.in_progress.values() {
+                let missing = progress
+                    .blocks
+                    .iter()
+                    .filter(|s| **s == BlockState::Missing)
+                    .count();
+                assert_eq!(progress.missing as usize, missing, "step {step}");
+            }
         }
     }
 

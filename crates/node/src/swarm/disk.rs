@@ -89,7 +89,7 @@ pub async fn save_resume(
 }
 
 /// Piece buffers kept for reuse once their piece is written (more are freed).
-const SPARE_BUFFERS_MAX: usize = 8;
+const SPARE_BUFFERS_MAX: usize = 4;
 /// Batches of block reads queued for the reader thread before the torrent task waits.
 const READ_BATCHES_QUEUED_MAX: usize = 64;
 
