@@ -20,9 +20,6 @@ pub struct Args {
     /// Download directory.
     #[arg(short, long, default_value = ".")]
     pub out: PathBuf,
-    /// A peer to connect to (repeatable), as IP:PORT.
-    #[arg(long = "peer", value_name = "ADDR")]
-    pub peers: Vec<SocketAddr>,
     /// Keep seeding after the download completes, until Ctrl-C.
     #[arg(long)]
     pub seed_after: bool,
@@ -33,6 +30,17 @@ pub struct Args {
     /// Address to accept peers on.
     #[arg(long, default_value = "0.0.0.0:0")]
     pub listen: SocketAddr,
+    /// Where peers come from.
+    #[command(flatten)]
+    pub peers: PeerArgs,
+}
+
+/// Where peers come from, for `get` and `seed`.
+#[derive(clap::Args, Debug)]
+pub struct PeerArgs {
+    /// A peer to connect to (repeatable), as IP:PORT.
+    #[arg(long = "peer", value_name = "ADDR")]
+    pub peers: Vec<SocketAddr>,
     /// Local IP for outgoing connections.
     #[arg(long, value_name = "IP")]
     pub bind: Option<IpAddr>,
@@ -228,7 +236,7 @@ fn resume_file(out_dir: &Path, source: &Source) -> anyhow::Result<PathBuf> {
 /// Runs `spore get`.
 pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     let mut source = load_source(&args.source)?;
-    if args.no_trackers {
+    if args.peers.no_trackers {
         node::announce::forget_trackers(&mut source);
     }
     std::fs::create_dir_all(&args.out)
@@ -236,15 +244,15 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     let options = Options {
         resume_file: Some(resume_file(&args.out, &source)?),
         out_dir: args.out,
-        peers: args.peers,
+        peers: args.peers.peers,
         listen: Some(args.listen),
         seed_after: args.seed_after,
-        local_ip: args.bind,
+        local_ip: args.peers.bind,
         seed: seed_from_clock(),
         seed_only: false,
         sequential: args.sequential,
     };
-    let summary = drive(source, options, out, args.seed_after, &args.dht)?;
+    let summary = drive(source, options, out, args.seed_after, &args.peers.dht)?;
     report(&summary, out);
     if !summary.complete {
         bail!("stopped before the download completed; run the same command again to resume");

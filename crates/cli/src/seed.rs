@@ -1,12 +1,12 @@
 //! `spore seed`: serve a torrent's data to peers until Ctrl-C.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use node::swarm::{Options, Source};
 
-use crate::get::{drive, load_source, report, seed_from_clock};
+use crate::get::{drive, load_source, report, seed_from_clock, PeerArgs};
 use crate::output::Output;
 
 /// Seed a torrent from data already on disk.
@@ -19,24 +19,15 @@ pub struct Args {
     /// Address to accept peers on.
     #[arg(long, default_value = "0.0.0.0:6881")]
     pub listen: SocketAddr,
-    /// A peer to connect to (repeatable), as IP:PORT.
-    #[arg(long = "peer", value_name = "ADDR")]
-    pub peers: Vec<SocketAddr>,
-    /// Local IP for outgoing connections.
-    #[arg(long, value_name = "IP")]
-    pub bind: Option<IpAddr>,
-    /// Do not announce to the torrent's trackers.
-    #[arg(long)]
-    pub no_trackers: bool,
-    /// Trackerless peer discovery: announce in the DHT.
+    /// Where peers come from.
     #[command(flatten)]
-    pub dht: crate::dht::TrackerlessArgs,
+    pub peers: PeerArgs,
 }
 
 /// Runs `spore seed`.
 pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     let mut source = load_source(&args.torrent.to_string_lossy())?;
-    if args.no_trackers {
+    if args.peers.no_trackers {
         node::announce::forget_trackers(&mut source);
     }
     let Source::Torrent(torrent) = &source else {
@@ -68,16 +59,16 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     };
     let options = Options {
         out_dir: root,
-        peers: args.peers,
+        peers: args.peers.peers,
         listen: Some(args.listen),
         seed_after: true,
-        local_ip: args.bind,
+        local_ip: args.peers.bind,
         resume_file: None,
         seed: seed_from_clock(),
         seed_only: true,
         sequential: false,
     };
-    let summary = drive(source, options, out, true, &args.dht).context("cannot seed")?;
+    let summary = drive(source, options, out, true, &args.peers.dht).context("cannot seed")?;
     report(&summary, out);
     Ok(())
 }
