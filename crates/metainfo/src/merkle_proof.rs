@@ -178,7 +178,11 @@ impl PieceTree {
 
     /// The file's `pieces root`.
     pub fn root(&self) -> Sha256Hash {
-        self.rows.last().and_then(|r| r.first()).copied().unwrap_or_default()
+        self.rows
+            .last()
+            .and_then(|r| r.first())
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The answer to a hash request for `range` (the hashes, then the uncles), or `None` when
@@ -235,7 +239,11 @@ mod tests {
     fn whole_layers_round_trip_through_requests() {
         for pieces in [2, 3, 4, 5, 511, 512, 513, 1024, 1500] {
             let tree = PieceTree::new(&layer(pieces, 7), PIECE);
-            assert_eq!(fetch_all(&tree, pieces), layer(pieces, 7), "{pieces} pieces");
+            assert_eq!(
+                fetch_all(&tree, pieces),
+                layer(pieces, 7),
+                "{pieces} pieces"
+            );
         }
     }
 
@@ -248,7 +256,9 @@ mod tests {
             .collect();
         // 1500 pieces pad to 2048 = 2^11: a run of 512 needs uncles at layers 9 and 10.
         assert_eq!(shape, vec![(0, 512, 2), (512, 512, 2), (1024, 512, 2)]);
-        assert!(requests.iter().all(|r| r.base_layer == 2 && r.proof_layers == 10));
+        assert!(requests
+            .iter()
+            .all(|r| r.base_layer == 2 && r.proof_layers == 10));
         let last = piece_layer_requests(513, PIECE)[1];
         assert_eq!((last.index, last.count, last.uncle_count()), (512, 1, 10));
     }
@@ -268,10 +278,24 @@ mod tests {
             HashRange { index: 2, ..good },
             HashRange { count: 3, ..good },
             HashRange { count: 0, ..good },
-            HashRange { count: 1024, index: 0, ..good },
-            HashRange { proof_layers: 3, ..good },
-            HashRange { base_layer: 0, ..good },
-            HashRange { index: u32::MAX, count: 1, ..good },
+            HashRange {
+                count: 1024,
+                index: 0,
+                ..good
+            },
+            HashRange {
+                proof_layers: 3,
+                ..good
+            },
+            HashRange {
+                base_layer: 0,
+                ..good
+            },
+            HashRange {
+                index: u32::MAX,
+                count: 1,
+                ..good
+            },
         ] {
             assert_eq!(tree.answer(&bad), None, "{bad:?}");
             let root = tree.root();
