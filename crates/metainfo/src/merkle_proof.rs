@@ -95,7 +95,7 @@ fn check_range(range: &HashRange, pieces: u32, piece_length: u64) -> Result<(), 
     let fits = range.base_layer == piece_layer_number(piece_length)
         && range.count.is_power_of_two()
         && range.count <= HASHES_PER_REQUEST_MAX
-        && range.index % range.count == 0
+        && range.index.is_multiple_of(range.count)
         && u64::from(range.index) + u64::from(range.count) <= width
         && range.proof_layers < height_above_pieces(pieces).max(1);
     if fits {
@@ -131,7 +131,7 @@ pub fn verify_piece_layer_hashes(
     let mut node = row[0];
     let mut position = range.index / range.count;
     for uncle in uncles {
-        node = if position % 2 == 0 {
+        node = if position.is_multiple_of(2) {
             hash_pair(&node, uncle)
         } else {
             hash_pair(uncle, &node)

@@ -246,7 +246,7 @@ impl PieceLayerFetch {
             .chunks_exact(32)
             .map(|h| h.try_into().expect("chunks of 32"))
             .collect();
-        let verified = if bytes.len() % 32 == 0 {
+        let verified = if bytes.len().is_multiple_of(32) {
             verify_piece_layer_hashes(
                 &file.root,
                 file.pieces,
@@ -279,10 +279,7 @@ impl PieceLayerFetch {
     fn request_more(&mut self, now: Timestamp) {
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for peer in keys {
-            loop {
-                let Some(state) = self.peers.get(&peer) else {
-                    break;
-                };
+            while let Some(state) = self.peers.get(&peer) {
                 if state.asked >= HASH_REQUESTS_PER_PEER_MAX {
                     break;
                 }

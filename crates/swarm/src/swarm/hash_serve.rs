@@ -2,12 +2,13 @@
 //!
 //! Only piece-layer hashes are served (what a peer that started from a magnet link needs);
 //! requests for other layers, unknown roots, misaligned or oversized ranges get a hash reject.
-//! Answers are bounded by [`HASHES_PER_REQUEST_MAX`] hashes plus the proof.
+//! Answers are bounded by [`metainfo::merkle_proof::HASHES_PER_REQUEST_MAX`] hashes plus the
+//! proof.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use metainfo::merkle_proof::{HashRange, PieceTree, HASHES_PER_REQUEST_MAX};
+use metainfo::merkle_proof::{HashRange, PieceTree};
 use metainfo::Sha256Hash;
 use wire::{HashRequest, Message};
 
@@ -53,7 +54,9 @@ mod tests {
     use std::net::SocketAddr;
 
     use metainfo::merkle::root_from_piece_layer;
-    use metainfo::merkle_proof::{piece_layer_requests, verify_piece_layer_hashes};
+    use metainfo::merkle_proof::{
+        piece_layer_requests, verify_piece_layer_hashes, HASHES_PER_REQUEST_MAX,
+    };
     use sansio::{Rng, Timestamp};
     use wire::Reserved;
 
