@@ -149,6 +149,13 @@ pub enum Error {
     /// No peer delivered valid metadata in time.
     #[error("no peer sent the metadata for this magnet link within {0:?}; add peers with --peer")]
     MetadataTimeout(Duration),
+    /// No peer delivered the v2 piece layers (BEP 52 hash requests) in time.
+    #[error(
+        "no peer sent the piece layers of this v2 torrent within {0:?}: the connected peers \
+         do not answer BEP 52 hash requests (or send hashes that fail their proof); add peers \
+         that seed it with --peer, or use the .torrent file"
+    )]
+    PieceLayersTimeout(Duration),
     /// Seeding data that does not match the torrent.
     #[error("the data does not match the torrent: {valid} of {pieces} pieces check out")]
     DataMismatch {
@@ -214,7 +221,7 @@ pub async fn run(
         Source::Magnet(magnet) => {
             status.send_modify(|s| s.phase = Phase::FetchingMetadata);
             tokio::select! {
-                fetched = metadata::fetch(&magnet, &options, &mut discovered) => Arc::new(fetched?),
+                fetched = metadata::fetch(&magnet, &options, &mut discovered, clock) => Arc::new(fetched?),
                 () = &mut shutdown => {
                     return Ok(Summary {
                         name: magnet.display_name.clone().unwrap_or_default(),

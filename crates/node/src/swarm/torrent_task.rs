@@ -155,7 +155,7 @@ impl State {
     /// Dials known peers while there is room for more connections.
     fn dial_more(
         &mut self,
-        ours: Handshake,
+        ours: OurIds,
         local_ip: Option<IpAddr>,
         done: &mpsc::Sender<HandshakeDone>,
     ) {
@@ -191,24 +191,32 @@ impl State {
     }
 }
 
+/// Our handshake, and the other id incoming peers may name (a hybrid torrent's v2 id).
+#[derive(Clone, Copy)]
+struct OurIds {
+    handshake: Handshake,
+    also: Option<[u8; 20]>,
+}
+
 async fn handshake_then_report(
     mut stream: Box<dyn PeerStreamBox>,
     addr: SocketAddr,
-    ours: Handshake,
+    ours: OurIds,
     outgoing: bool,
     done: mpsc::Sender<HandshakeDone>,
 ) {
-    let connected = match peer_conn::handshake(&mut stream, ours, outgoing).await {
-        Ok((handshake, decoder)) => Some(Connected {
-            handshake,
-            stream,
-            decoder,
-        }),
-        Err(error) => {
-            tracing::debug!(%addr, %error, "handshake failed");
-            None
-        }
-    };
+    let connected =
+        match peer_conn::handshake(&mut stream, ours.handshake, ours.also, outgoing).await {
+            Ok((handshake, decoder)) => Some(Connected {
+                handshake,
+                stream,
+                decoder,
+            }),
+            Err(error) => {
+                tracing::debug!(%addr, %error, "handshake failed");
+                None
+            }
+        };
     let _ = done
         .send(HandshakeDone {
             addr,
@@ -254,6 +262,7 @@ pub(super) async fn run(
     let mut swarm = Swarm::new(geometry, have, Config::default(), rng.child())
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
+    swarm.set_piece_layers(info.piece_length(), torrent.piece_layers());
     let (disk_tx, mut disk_rx) = mpsc::channel(1024);
     let mut state = State {
         summary: Summary {
@@ -274,10 +283,17 @@ pub(super) async fn run(
     for &addr in &options.peers {
         state.book.add_configured(addr);
     }
-    let ours = Handshake {
-        reserved: peer_conn::our_reserved(),
-        info_hash: info.info_hashes().wire_id(),
-        peer_id: peer_id(options.seed ^ 0x5eed),
+    let info_hashes = info.info_hashes();
+    let ours = OurIds {
+        handshake: Handshake {
+            reserved: peer_conn::our_reserved(),
+            info_hash: info_hashes.wire_id(),
+            peer_id: peer_id(options.seed ^ 0x5eed),
+        },
+        also: info_hashes
+            .v2
+            .map(|v2| v2.truncated())
+            .filter(|id| *id != info_hashes.wire_id()),
     };
     let (reports_tx, mut reports_rx) = mpsc::channel::<PeerReport>(REPORTS_LEN_MAX);
     let (handshakes_tx, mut handshakes_rx) = mpsc::channel::<HandshakeDone>(PENDING_HANDSHAKES_MAX);
@@ -329,7 +345,7 @@ pub(super) async fn run(
                     state.book.dial_ended(done.addr);
                 }
                 if let Some(conn) = done.connected {
-                    state.admit(done.addr, conn, ours.peer_id, geometry.piece_count(), &mut next_key, &reports_tx);
+                    state.admit(done.addr, conn, ours.handshake.peer_id, geometry.piece_count(), &mut next_key, &reports_tx);
                 }
             }
             accepted = async { listener.as_ref().expect("guarded by the condition").accept().await }, if listener.is_some() => {
