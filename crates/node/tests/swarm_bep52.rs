@@ -125,3 +125,186 @@ async fn libtorrent_downloads_a_v2_magnet_from_spore() {
         .await;
     assert_same_content_as(&generated.torrent, out.path(), generated.data());
 }
+
+/// A seeder written with the wire codecs that serves the metadata honestly (BEP 9) but answers
+/// every hash request with a flipped bit; it reports each lying answer and each connection.
+struct LyingSeeder {
+    addr: std::net::SocketAddr,
+    lies: tokio::sync::watch::Receiver<usize>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LyingSeeder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LyingSeeder {
+    async fn start(torrent: &Torrent, ip: std::net::IpAddr) -> LyingSeeder {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (lies_tx, lies) = tokio::sync::watch::channel(0usize);
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = connections.clone();
+        let torrent = std::sync::Arc::new(torrent.clone());
+        let lies_tx = std::sync::Arc::new(lies_tx);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(serve_lies(stream, torrent.clone(), lies_tx.clone()));
+            }
+        });
+        LyingSeeder {
+            addr,
+            lies,
+            connections,
+            task,
+        }
+    }
+}
+
+async fn serve_lies(
+    mut stream: tokio::net::TcpStream,
+    torrent: std::sync::Arc<Torrent>,
+    lies: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
+) {
+    use metainfo::merkle_proof::{HashRange, PieceTree};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wire::{
+        Decoder, ExtendedHandshake, Handshake, Limits, Message, MetadataMessage, Reserved,
+        METADATA_PIECE_LEN,
+    };
+    const OUR_UT_METADATA: u8 = 3;
+    let info = torrent.info.info_bytes().to_vec();
+    let ours = Handshake {
+        reserved: Reserved::EXTENSION_PROTOCOL,
+        info_hash: torrent.info.info_hashes().wire_id(),
+        peer_id: *b"-XX0001-lying-seeder",
+    };
+    let mut decoder = Decoder::new(Limits::DEFAULT);
+    let mut buf = vec![0u8; 64 * 1024];
+    // Every loop below ends when spore closes the connection (it must) or the test ends.
+    loop {
+        match decoder.next_handshake() {
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(_) => return,
+        }
+        match stream.read(&mut buf).await {
+            Ok(n) if n > 0 => decoder.feed(&buf[..n]),
+            _ => return,
+        }
+    }
+    let mut hs = ExtendedHandshake {
+        metadata_size: Some(info.len() as u64),
+        ..ExtendedHandshake::default()
+    };
+    hs.extensions
+        .insert("ut_metadata".to_owned(), OUR_UT_METADATA);
+    let mut out = ours.to_bytes().to_vec();
+    Message::Extended {
+        id: 0,
+        payload: hs.to_bytes().into(),
+    }
+    .encode_into(&mut out);
+    let piece_length = torrent.info.piece_length();
+    let mut their_ut_metadata = None;
+    loop {
+        loop {
+            match decoder.next_message() {
+                Ok(Some(Message::Extended { id: 0, payload })) => {
+                    their_ut_metadata = ExtendedHandshake::parse(&payload)
+                        .ok()
+                        .and_then(|hs| hs.extensions.get("ut_metadata").copied());
+                }
+                Ok(Some(Message::Extended {
+                    id: OUR_UT_METADATA,
+                    payload,
+                })) => {
+                    let (Ok(MetadataMessage::Request { piece }), Some(id)) =
+                        (MetadataMessage::parse(&payload), their_ut_metadata)
+                    else {
+                        continue;
+                    };
+                    let start = (piece as usize * METADATA_PIECE_LEN).min(info.len());
+                    let end = (start + METADATA_PIECE_LEN).min(info.len());
+                    let data = MetadataMessage::Data {
+                        piece,
+                        total_size: info.len() as u64,
+                        data: &info[start..end],
+                    };
+                    Message::Extended {
+                        id,
+                        payload: data.to_bytes().into(),
+                    }
+                    .encode_into(&mut out);
+                }
+                Ok(Some(Message::HashRequest(request))) => {
+                    let range = HashRange {
+                        base_layer: request.base_layer,
+                        index: request.index,
+                        count: request.length,
+                        proof_layers: request.proof_layers,
+                    };
+                    let answer = torrent
+                        .piece_layer(&request.pieces_root)
+                        .and_then(|layer| PieceTree::new(layer, piece_length).answer(&range));
+                    let Some(mut answer) = answer else {
+                        Message::HashReject(request).encode_into(&mut out);
+                        continue;
+                    };
+                    answer[0][0] ^= 1;
+                    Message::Hashes {
+                        request,
+                        hashes: answer.concat().into(),
+                    }
+                    .encode_into(&mut out);
+                    lies.send_modify(|n| *n += 1);
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        if stream.write_all(&out).await.is_err() {
+            return;
+        }
+        out.clear();
+        match stream.read(&mut buf).await {
+            Ok(n) if n > 0 => decoder.feed(&buf[..n]),
+            _ => return,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_hashes_fail_their_proof_is_dropped_and_the_magnet_completes() {
+    let generated = Generated::new(MetaVersion::V2);
+    let mut liar = LyingSeeder::start(&generated.torrent, ip(38, 4)).await;
+    let out = tempfile::tempdir().unwrap();
+    // The liar alone first: it delivers the metadata, then lies about the piece layers.
+    let peer = SporePeer::start(
+        Source::Magnet(Box::new(generated.magnet())),
+        options(ip(38, 3), out.path(), vec![liar.addr], 38),
+    );
+    tokio::time::timeout(DOWNLOAD_TIMEOUT, liar.lies.wait_for(|n| *n > 0))
+        .await
+        .expect("no hash request reached the liar in time")
+        .unwrap();
+    // Then an honest seeder: the piece layers come from it.
+    let honest =
+        SporePeer::seed_in(&generated.torrent_path, generated.data(), ip(38, 2), vec![]).await;
+    peer.peer_feed.send(honest.addr()).await.unwrap();
+    let summary = peer.join().await;
+    assert!(summary.complete);
+    assert_eq!(summary.hash_failures, 0);
+    assert_same_content_as(&generated.torrent, out.path(), generated.data());
+    // Dropped after its lies, the liar was never dialled again (the swarm dials only the
+    // peers it is told about: the honest one).
+    assert_eq!(
+        liar.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}

@@ -33,13 +33,15 @@ enum Stage {
 /// Connects to the magnet's, the configured and the discovered peers and returns the verified
 /// torrent: the info dictionary (BEP 9) and, for v2 and hybrid torrents, the piece layers that
 /// files longer than one piece need (BEP 52 hash requests, each answer checked against its
-/// file's `pieces root`).
+/// file's `pieces root`). Also returns the peers for the swarm to dial: the configured ones and
+/// those discovery reported meanwhile (the channel gives each one once), without any whose
+/// hashes failed their proof.
 pub async fn fetch(
     magnet: &Magnet,
     options: &Options,
     discovered: &mut mpsc::Receiver<SocketAddr>,
     clock: Clock,
-) -> Result<Torrent, Error> {
+) -> Result<(Torrent, Vec<SocketAddr>), Error> {
     let (metadata, swarm_id) = match magnet.info_hashes {
         // v2 and hybrid swarms are joined under the truncated v2 id: libtorrent answers hash
         // requests only on connections that named it.
@@ -62,6 +64,7 @@ pub async fn fetch(
     let mut outboxes: BTreeMap<u64, (SocketAddr, mpsc::Sender<Vec<u8>>)> = BTreeMap::new();
     // Peers whose hashes failed their proof are not dialled again.
     let mut liars: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut found: Vec<SocketAddr> = options.peers.iter().chain(&magnet.peers).copied().collect();
     let mut next_key = 0u64;
     let mut discovery_open = true;
     let mut redial = tokio::time::interval(REDIAL_INTERVAL);
@@ -72,7 +75,8 @@ pub async fn fetch(
             if let Some(piece_layers) = layers.piece_layers() {
                 // Dropping the outboxes closes these connections; the swarm dials afresh.
                 drop(outboxes);
-                return Ok(Torrent::new(*info.clone(), piece_layers)?);
+                found.retain(|addr| !liars.contains(&addr.ip()));
+                return Ok((Torrent::new(*info.clone(), piece_layers)?, found));
             }
         }
         let wake = match &stage {
@@ -141,6 +145,7 @@ pub async fn fetch(
             addr = discovered.recv(), if discovery_open => match addr {
                 Some(addr) => {
                     if book.add_discovered(addr) {
+                        found.push(addr);
                         // Dial at once rather than at the next tick.
                         redial.reset_immediately();
                     }

@@ -193,7 +193,7 @@ pub(crate) fn peer_id(seed: u64) -> [u8; 20] {
 /// sender is gone.
 pub async fn run(
     source: Source,
-    options: Options,
+    mut options: Options,
     status: watch::Sender<Status>,
     mut discovered: mpsc::Receiver<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -221,7 +221,11 @@ pub async fn run(
         Source::Magnet(magnet) => {
             status.send_modify(|s| s.phase = Phase::FetchingMetadata);
             tokio::select! {
-                fetched = metadata::fetch(&magnet, &options, &mut discovered, clock) => Arc::new(fetched?),
+                fetched = metadata::fetch(&magnet, &options, &mut discovered, clock) => {
+                    let (torrent, peers) = fetched?;
+                    options.peers = peers;
+                    Arc::new(torrent)
+                }
                 () = &mut shutdown => {
                     return Ok(Summary {
                         name: magnet.display_name.clone().unwrap_or_default(),
