@@ -1,4 +1,5 @@
-//! One torrent's swarm logic, sans-IO (BEP 3, with BEP 6 fast, BEP 9 metadata and BEP 10).
+//! One torrent's swarm logic, sans-IO (BEP 3, with BEP 6 fast, BEP 9 metadata, BEP 10 and BEP 52
+//! hash requests).
 //!
 //! [`Swarm`] is fed peer connections, decoded peer messages, disk completions and timeouts, and
 //! answers with [`Action`]s (messages to send, blocks to read, write and verify, peers to drop)

@@ -200,13 +200,6 @@ impl PieceLayerFetch {
         self.drops.pop_front()
     }
 
-    /// Whether some missing layer has no connected peer left to ask (every one refused it).
-    pub fn is_stalled(&self) -> bool {
-        self.chunks.iter().enumerate().any(|(id, c)| {
-            c.state == ChunkState::Missing && self.peers.values().all(|p| p.refused.contains(&id))
-        })
-    }
-
     fn wire_request(&self, id: usize) -> HashRequest {
         let chunk = &self.chunks[id];
         HashRequest {
@@ -390,14 +383,17 @@ mod tests {
         let (_dir, torrent) = torrent();
         let mut fetch = PieceLayerFetch::new(&torrent.info);
         fetch.handle_peer_connected(Timestamp::ZERO, PeerKey(1));
-        // Peer 1 rejects everything: with no one else, the fetch is stalled.
+        // Peer 1 rejects everything, and is not asked again.
+        let mut rejected = 0;
         for _ in 0..10 {
             let Some((peer, Message::HashRequest(request))) = fetch.poll_transmit() else {
                 break;
             };
             fetch.handle_message(Timestamp::ZERO, peer, &Message::HashReject(request));
+            rejected += 1;
         }
-        assert!(fetch.is_stalled());
+        assert_eq!(rejected, 2, "each of the two requests once");
+        assert_eq!(fetch.poll_timeout(), None);
         // Peer 2 is asked but stays silent until the timeout.
         fetch.handle_peer_connected(Timestamp::ZERO, PeerKey(2));
         let asked: Vec<PeerKey> = std::iter::from_fn(|| fetch.poll_transmit())
@@ -407,7 +403,7 @@ mod tests {
         let deadline = fetch.poll_timeout().expect("requests outstanding");
         assert_eq!(deadline, Timestamp::ZERO + HASH_REQUEST_TIMEOUT);
         fetch.handle_timeout(deadline);
-        assert!(fetch.is_stalled());
+        assert!(fetch.poll_transmit().is_none(), "peer 2 is not asked again");
         fetch.handle_peer_connected(deadline, PeerKey(3));
         serve(&mut fetch, &torrent, deadline, |_| {});
         assert!(fetch.is_complete());
