@@ -33,7 +33,9 @@ enum Stage {
 /// Connects to the magnet's, the configured and the discovered peers and returns the verified
 /// torrent: the info dictionary (BEP 9) and, for v2 and hybrid torrents, the piece layers that
 /// files longer than one piece need (BEP 52 hash requests, each answer checked against its
-/// file's `pieces root`). Also returns the peers for the swarm to dial: the configured ones and
+/// file's `pieces root`). A hybrid torrent's metadata is fetched under its v1 id (which every
+/// client knows), its piece layers under its v2 id (libtorrent serves hashes only there). Also
+/// returns the peers for the swarm to dial: the configured ones and
 /// those discovery reported meanwhile (the channel gives each one once), without any whose
 /// hashes failed their proof.
 pub async fn fetch(
@@ -42,16 +44,15 @@ pub async fn fetch(
     discovered: &mut mpsc::Receiver<SocketAddr>,
     clock: Clock,
 ) -> Result<(Torrent, Vec<SocketAddr>), Error> {
-    let (metadata, swarm_id) = match magnet.info_hashes {
-        // v2 and hybrid swarms are joined under the truncated v2 id: libtorrent answers hash
-        // requests only on connections that named it.
-        InfoHashes { v2: Some(v2), .. } => (MetadataFetch::new_v2(v2.0), v2.truncated()),
-        InfoHashes { v1: Some(v1), .. } => (MetadataFetch::new(v1.0), v1.0),
+    let metadata = match magnet.info_hashes {
+        InfoHashes { v2: Some(v2), .. } => MetadataFetch::new_v2(v2.0),
+        InfoHashes { v1: Some(v1), .. } => MetadataFetch::new(v1.0),
         InfoHashes { .. } => return Err(Error::Unsupported("magnet links without an info-hash")),
     };
-    let ours = Handshake {
+    // The metadata is fetched under the id every client knows (v1 for hybrid torrents).
+    let mut ours = Handshake {
         reserved: peer_conn::our_reserved(),
-        info_hash: swarm_id,
+        info_hash: magnet.info_hashes.wire_id(),
         peer_id: peer_id(options.seed ^ 0x3a9e),
     };
     let mut book = PeerBook::new(None, options.local_ip);
@@ -117,11 +118,25 @@ pub async fn fetch(
                         if let Some(info_bytes) = on_metadata_message(fetch, key, &message, &mut outboxes, &mut book) {
                             let info = Info::from_bytes(&info_bytes)?;
                             let mut layers = PieceLayerFetch::new(&info);
-                            for &key in outboxes.keys() {
-                                layers.handle_peer_connected(now, PeerKey(key));
+                            let v2_id = magnet.info_hashes.v2.map(|v2| v2.truncated());
+                            match v2_id {
+                                Some(v2_id) if !layers.is_complete() && v2_id != ours.info_hash => {
+                                    // libtorrent answers hash requests only on connections
+                                    // that named the v2 id: reconnect under it.
+                                    ours.info_hash = v2_id;
+                                    for (addr, _) in std::mem::take(&mut outboxes).into_values() {
+                                        book.on_disconnected(addr);
+                                    }
+                                    redial.reset_immediately();
+                                }
+                                _ => {
+                                    for &key in outboxes.keys() {
+                                        layers.handle_peer_connected(now, PeerKey(key));
+                                    }
+                                }
                             }
                             stage = Stage::Layers(Box::new(info), layers);
-                            deadline.as_mut().reset(tokio::time::Instant::now() + METADATA_TIMEOUT);
+                            deadline.as_mut().reset(clock.instant(now + METADATA_TIMEOUT));
                         }
                     }
                     (Stage::Layers(_, layers), PeerReport::Message(key, message)) => {
