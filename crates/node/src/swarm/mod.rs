@@ -125,6 +125,8 @@ pub struct Summary {
     pub peers_banned: Vec<IpAddr>,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
+    /// Hash requests (BEP 52) answered with hashes.
+    pub hash_requests_served: u32,
     /// Wall-clock seconds.
     pub seconds: f64,
 }

@@ -9,7 +9,7 @@ use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, Swar
 use metainfo::Torrent;
 use storage::Storage;
 use tokio::sync::{mpsc, watch};
-use wire::{Decoder, Handshake};
+use wire::{Decoder, Handshake, Message};
 
 use super::disk::{self, Disk, DiskDone};
 use super::peer_book::{PeerBook, REDIAL_INTERVAL};
@@ -64,6 +64,9 @@ impl State {
                     let Some(outbox) = self.outboxes.get(&peer.0) else {
                         continue;
                     };
+                    if matches!(message, Message::Hashes { .. }) {
+                        self.summary.hash_requests_served += 1;
+                    }
                     if outbox.sender.try_send(message.to_bytes()).is_err() {
                         // Too slow to keep up (or gone): drop it rather than buffer without bound.
                         self.forget_peer(peer.0);
