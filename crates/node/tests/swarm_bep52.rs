@@ -150,8 +150,17 @@ async fn libtorrent_downloads_a_hybrid_magnet_from_spore() {
     libtorrent_gets_magnet_from_spore(&Generated::new(MetaVersion::Hybrid), 39).await;
 }
 
+/// How a [`LyingSeeder`] answers hash requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HashAnswers {
+    /// The right hashes with one bit flipped.
+    Flipped,
+    /// A hash reject, always.
+    Rejected,
+}
+
 /// A seeder written with the wire codecs that serves the metadata honestly (BEP 9) but answers
-/// every hash request with a flipped bit; it reports each lying answer and each connection.
+/// every hash request badly; it reports each bad answer and each connection.
 struct LyingSeeder {
     addr: std::net::SocketAddr,
     lies: tokio::sync::watch::Receiver<usize>,
@@ -166,7 +175,7 @@ impl Drop for LyingSeeder {
 }
 
 impl LyingSeeder {
-    async fn start(torrent: &Torrent, ip: std::net::IpAddr) -> LyingSeeder {
+    async fn start(torrent: &Torrent, ip: std::net::IpAddr, answers: HashAnswers) -> LyingSeeder {
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (lies_tx, lies) = tokio::sync::watch::channel(0usize);
@@ -177,7 +186,12 @@ impl LyingSeeder {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(serve_lies(stream, torrent.clone(), lies_tx.clone()));
+                tokio::spawn(serve_lies(
+                    stream,
+                    torrent.clone(),
+                    answers,
+                    lies_tx.clone(),
+                ));
             }
         });
         LyingSeeder {
@@ -192,6 +206,7 @@ impl LyingSeeder {
 async fn serve_lies(
     mut stream: tokio::net::TcpStream,
     torrent: std::sync::Arc<Torrent>,
+    answers: HashAnswers,
     lies: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
 ) {
     use metainfo::merkle_proof::{HashRange, PieceTree};
@@ -275,7 +290,9 @@ async fn serve_lies(
                     let answer = torrent
                         .piece_layer(&request.pieces_root)
                         .and_then(|layer| PieceTree::new(layer, piece_length).answer(&range));
-                    let Some(mut answer) = answer else {
+                    lies.send_modify(|n| *n += 1);
+                    let Some(mut answer) = answer.filter(|_| answers == HashAnswers::Flipped)
+                    else {
                         Message::HashReject(request).encode_into(&mut out);
                         continue;
                     };
@@ -285,7 +302,6 @@ async fn serve_lies(
                         hashes: answer.concat().into(),
                     }
                     .encode_into(&mut out);
-                    lies.send_modify(|n| *n += 1);
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,
@@ -306,7 +322,7 @@ async fn serve_lies(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_whose_hashes_fail_their_proof_is_dropped_and_the_magnet_completes() {
     let generated = Generated::new(MetaVersion::V2);
-    let mut liar = LyingSeeder::start(&generated.torrent, ip(38, 4)).await;
+    let mut liar = LyingSeeder::start(&generated.torrent, ip(38, 4), HashAnswers::Flipped).await;
     let out = tempfile::tempdir().unwrap();
     // The liar alone first: it delivers the metadata, then lies about the piece layers.
     let peer = SporePeer::start(
@@ -331,4 +347,26 @@ async fn a_peer_whose_hashes_fail_their_proof_is_dropped_and_the_magnet_complete
         liar.connections.load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_magnet_whose_peers_reject_hash_requests_fails_with_a_clear_error() {
+    let generated = Generated::new(MetaVersion::V2);
+    let seeder = LyingSeeder::start(&generated.torrent, ip(41, 4), HashAnswers::Rejected).await;
+    let out = tempfile::tempdir().unwrap();
+    let peer = SporePeer::start(
+        Source::Magnet(Box::new(generated.magnet())),
+        options(ip(41, 3), out.path(), vec![seeder.addr], 41),
+    );
+    // After the metadata, the piece layers wait for an answer until the fetch's time limit.
+    let error = peer.join_err().await;
+    assert!(
+        matches!(error, node::swarm::Error::PieceLayersTimeout(_)),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("BEP 52 hash requests"),
+        "{error}"
+    );
+    assert!(*seeder.lies.borrow() > 0);
 }
