@@ -5,7 +5,9 @@
 //! requests libtorrent uses (runs of 512 hashes with a proof up to the file's `pieces root`),
 //! asks peers for them (at most [`HASH_REQUESTS_PER_PEER_MAX`] outstanding per peer), checks
 //! every answer's merkle proof against the root before keeping it, and asks another peer after
-//! a reject or [`HASH_REQUEST_TIMEOUT`]. A peer whose hashes fail the proof is dropped.
+//! a reject or [`HASH_REQUEST_TIMEOUT`]. A peer that rejected a request is not asked it again;
+//! one that let it time out is asked again only when no other peer may be. A peer whose
+//! hashes fail the proof is dropped.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -46,12 +48,19 @@ struct FileLayer {
     hashes: Vec<Sha256Hash>,
 }
 
-/// A peer that may be asked: how many requests it holds, and the chunks it refused or let
-/// time out (never asked of it again).
+/// A peer that may be asked: how many requests it holds, the chunks it rejected (never asked
+/// of it again) and those it let time out.
 #[derive(Debug, Default)]
 struct PeerState {
     asked: usize,
     refused: BTreeSet<usize>,
+    timed_out: BTreeSet<usize>,
+}
+
+impl PeerState {
+    fn may_ask(&self, id: usize) -> bool {
+        !self.refused.contains(&id) && !self.timed_out.contains(&id)
+    }
 }
 
 /// State of a piece-layer download. Drain [`PieceLayerFetch::poll_transmit`] and
@@ -152,7 +161,7 @@ impl PieceLayerFetch {
             Message::Hashes { request, hashes } => self.on_hashes(peer, request, hashes),
             Message::HashReject(request) => {
                 if let Some(id) = self.asked_of(peer, request) {
-                    self.release(id, peer);
+                    self.release(id, peer, false);
                 }
             }
             _ => return,
@@ -174,7 +183,7 @@ impl PieceLayerFetch {
             })
             .collect();
         for (id, peer) in expired {
-            self.release(id, peer);
+            self.release(id, peer, true);
         }
         self.request_more(now);
     }
@@ -219,12 +228,16 @@ impl PieceLayerFetch {
         })
     }
 
-    /// Takes chunk `id` back from `peer`, which will not be asked for it again.
-    fn release(&mut self, id: usize, peer: PeerKey) {
+    /// Takes chunk `id` back from `peer`, which rejected it or let it time out.
+    fn release(&mut self, id: usize, peer: PeerKey, timed_out: bool) {
         self.chunks[id].state = ChunkState::Missing;
         if let Some(state) = self.peers.get_mut(&peer) {
             state.asked = state.asked.saturating_sub(1);
-            state.refused.insert(id);
+            if timed_out {
+                state.timed_out.insert(id);
+            } else {
+                state.refused.insert(id);
+            }
         }
     }
 
@@ -270,15 +283,37 @@ impl PieceLayerFetch {
     }
 
     fn request_more(&mut self, now: Timestamp) {
+        self.assign(now);
+        // A chunk that no connected peer may be asked for, but that some only let time out, is
+        // asked again: a slow peer may be the only one that has it.
+        let mut retry = false;
+        for id in 0..self.chunks.len() {
+            let stuck = self.chunks[id].state == ChunkState::Missing
+                && self.peers.values().all(|p| !p.may_ask(id))
+                && self.peers.values().any(|p| p.timed_out.contains(&id));
+            if stuck {
+                self.peers.values_mut().for_each(|p| {
+                    p.timed_out.remove(&id);
+                });
+                retry = true;
+            }
+        }
+        if retry {
+            self.assign(now);
+        }
+    }
+
+    /// Gives missing chunks to peers with room, in key order.
+    fn assign(&mut self, now: Timestamp) {
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for peer in keys {
             while let Some(state) = self.peers.get(&peer) {
                 if state.asked >= HASH_REQUESTS_PER_PEER_MAX {
                     break;
                 }
-                let Some(id) = (0..self.chunks.len()).find(|id| {
-                    self.chunks[*id].state == ChunkState::Missing && !state.refused.contains(id)
-                }) else {
+                let Some(id) = (0..self.chunks.len())
+                    .find(|id| self.chunks[*id].state == ChunkState::Missing && state.may_ask(*id))
+                else {
                     break;
                 };
                 self.chunks[id].state = ChunkState::Asked { peer, at: now };
@@ -403,8 +438,16 @@ mod tests {
         let deadline = fetch.poll_timeout().expect("requests outstanding");
         assert_eq!(deadline, Timestamp::ZERO + HASH_REQUEST_TIMEOUT);
         fetch.handle_timeout(deadline);
-        assert!(fetch.poll_transmit().is_none(), "peer 2 is not asked again");
+        // Being the only peer that did not reject them, peer 2 is asked again.
+        let asked: Vec<PeerKey> = std::iter::from_fn(|| fetch.poll_transmit())
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(asked, vec![PeerKey(2), PeerKey(2)]);
+        // Peer 3 comes; when peer 2 is silent again, peer 3 is asked instead.
         fetch.handle_peer_connected(deadline, PeerKey(3));
+        assert!(fetch.poll_transmit().is_none(), "both requests are out");
+        let deadline = fetch.poll_timeout().expect("requests outstanding");
+        fetch.handle_timeout(deadline);
         serve(&mut fetch, &torrent, deadline, |_| {});
         assert!(fetch.is_complete());
     }
