@@ -26,6 +26,10 @@ pub struct Args {
     /// Keep seeding after the download completes, until Ctrl-C.
     #[arg(long)]
     pub seed_after: bool,
+    /// Stream: fetch pieces in order from the start (to play the file while it downloads)
+    /// instead of rarest first.
+    #[arg(long)]
+    pub sequential: bool,
     /// Address to accept peers on.
     #[arg(long, default_value = "0.0.0.0:0")]
     pub listen: SocketAddr,
@@ -238,6 +242,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         local_ip: args.bind,
         seed: seed_from_clock(),
         seed_only: false,
+        sequential: args.sequential,
     };
     let summary = drive(source, options, out, args.seed_after, &args.dht)?;
     report(&summary, out);

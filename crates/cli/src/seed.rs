@@ -75,6 +75,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         resume_file: None,
         seed: seed_from_clock(),
         seed_only: true,
+        sequential: false,
     };
     let summary = drive(source, options, out, true, &args.dht).context("cannot seed")?;
     report(&summary, out);

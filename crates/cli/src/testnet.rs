@@ -171,6 +171,7 @@ async fn start_peer(
         resume_file: None,
         seed,
         seed_only,
+        sequential: false,
     };
     let (status_tx, status) = watch::channel(Status::default());
     let (discovered_tx, discovered) = mpsc::channel(DISCOVERED_QUEUE_MAX);

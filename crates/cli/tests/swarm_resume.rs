@@ -1,5 +1,6 @@
 //! `spore seed` and `spore get` as a user runs them, and resume after `kill -9`: a download
-//! killed in the middle is restarted and fetches only the pieces it did not verify before.
+//! killed in the middle is restarted and fetches only the pieces it did not verify before. And
+//! streaming (`--sequential`): what has arrived part-way is the start of the file.
 //!
 //! The first download goes through a proxy (written here) that forwards only part of the
 //! seeder's bytes and then holds the connection silent, so the kill always lands mid-download.
@@ -134,15 +135,21 @@ fn get_command(net: u8, torrent: &Path, out: &Path, peer: SocketAddr) -> Command
     cmd
 }
 
-/// Pieces of `file` that already hold the right bytes.
-fn pieces_on_disk(file: &Path, want: &[u8], piece_len: usize) -> usize {
+/// Indices of the pieces of `file` that already hold the right bytes.
+fn pieces_present(file: &Path, want: &[u8], piece_len: usize) -> Vec<usize> {
     let Ok(got) = std::fs::read(file) else {
-        return 0;
+        return Vec::new();
     };
     want.chunks(piece_len)
         .enumerate()
         .filter(|(i, piece)| got.get(i * piece_len..i * piece_len + piece.len()) == Some(piece))
-        .count()
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// How many pieces of `file` already hold the right bytes.
+fn pieces_on_disk(file: &Path, want: &[u8], piece_len: usize) -> usize {
+    pieces_present(file, want, piece_len).len()
 }
 
 /// Waits (bounded) until at least `PIECES_BEFORE_KILL` pieces of `file` are right; returns how
@@ -281,4 +288,36 @@ fn ctrl_c_stops_a_download_cleanly_and_keeps_its_progress() {
         "{summary}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), want);
+}
+
+#[test]
+fn sequential_download_has_the_start_of_the_file_first() {
+    let net = 52;
+    let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
+    let want = std::fs::read(shared_dir().join("fixtures/content/single.bin")).unwrap();
+    let piece_len = 32 * 1024;
+    let piece_count = want.len().div_ceil(piece_len);
+    let (_seeder, seeder_addr) = start_seeder(net, &torrent);
+    let proxy = start_stalling_proxy(net, seeder_addr);
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("single.bin");
+    let download = Killed(
+        get_command(net, &torrent, out.path(), proxy)
+            .arg("--sequential")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_pieces(&file, &want, piece_len);
+    drop(download);
+    // One seeder serving requests in the order asked, one connection: the pieces complete in
+    // order, so what is on disk is a prefix (rarest first would scatter them over the file).
+    let present = pieces_present(&file, &want, piece_len);
+    assert!(
+        present.len() < piece_count,
+        "the proxy let everything through"
+    );
+    let prefix: Vec<usize> = (0..present.len()).collect();
+    assert_eq!(present, prefix, "pieces on disk out of order");
 }

@@ -50,6 +50,7 @@ fn options(ip: IpAddr, dir: &std::path::Path, peers: Vec<SocketAddr>, seed_only:
         resume_file: None,
         seed: u64::from(seed_only),
         seed_only,
+        sequential: false,
     }
 }
 

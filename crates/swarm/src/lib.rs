@@ -1,5 +1,5 @@
-//! One torrent's swarm logic, sans-IO (BEP 3, with BEP 6 fast, BEP 9 metadata, BEP 10 and BEP 52
-//! hash requests).
+//! One torrent's swarm logic, sans-IO (BEP 3, with BEP 6 fast, BEP 9 metadata, BEP 10
+//! extensions, BEP 11 peer exchange, off for BEP 27 private torrents, and BEP 52 hash requests).
 //!
 //! [`Swarm`] is fed peer connections, decoded peer messages, disk completions and timeouts, and
 //! answers with [`Action`]s (messages to send, blocks to read, write and verify, peers to drop)
@@ -28,7 +28,9 @@ pub use piece_layer_fetch::{PieceLayerFetch, HASH_REQUESTS_PER_PEER_MAX, HASH_RE
 pub use piece_picker::{Geometry, PickMode, PiecePicker};
 pub use rate::RateMeter;
 pub use swarm::{
-    Action, BlockDigest, Config, DropReason, Event, PeerInfo, Progress, Swarm, UT_METADATA_ID,
+    Action, BlockDigest, Config, DropReason, Event, PeerInfo, Progress, Swarm,
+    PEX_ACCEPTED_PER_MESSAGE_MAX, PEX_FLAG_REACHABLE, PEX_FLAG_SEED, PEX_SENT_PER_LIST_MAX,
+    PIECES_IN_PROGRESS_MIN, UT_METADATA_ID, UT_PEX_ID,
 };
 
 /// The driver's handle for one peer connection (unique for the life of a core).

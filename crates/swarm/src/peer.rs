@@ -7,6 +7,7 @@ use std::time::Duration;
 use sansio::Timestamp;
 use wire::{BlockRequest, BLOCK_LEN};
 
+use crate::swarm::PexPeer;
 use crate::{Bitfield, RateMeter};
 
 /// Round-trip estimate before the first block arrives.
@@ -42,6 +43,14 @@ pub(crate) struct Peer {
     pub request_queue_len: Option<u32>,
     /// The id the peer wants `ut_metadata` messages sent with.
     pub ut_metadata_id: Option<u8>,
+    /// We dialled it (its address is where it listens).
+    pub outgoing: bool,
+    /// The port it listens on, from its extended handshake.
+    pub listen_port: Option<u16>,
+    /// The id the peer wants `ut_pex` messages sent with.
+    pub ut_pex_id: Option<u8>,
+    /// Peer exchange with it (BEP 11).
+    pub pex: PexPeer,
 }
 
 impl Peer {
@@ -72,6 +81,21 @@ impl Peer {
             strikes: 0,
             request_queue_len: None,
             ut_metadata_id: None,
+            outgoing: false,
+            listen_port: None,
+            ut_pex_id: None,
+            pex: PexPeer::new(now),
+        }
+    }
+
+    /// Where it accepts connections, if known: its address when we dialled it, else its
+    /// address with the port from its extended handshake.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        if self.outgoing {
+            Some(self.addr)
+        } else {
+            self.listen_port
+                .map(|port| SocketAddr::new(self.addr.ip(), port))
         }
     }
 

@@ -9,6 +9,10 @@
 //! 4. end-game: once every missing block is requested, blocks requested from other peers too
 //!    (at most [`ENDGAME_DUPLICATES_MAX`] requests per block), cancelled when the first arrives.
 //!
+//! Pieces held in memory (started, or complete and waiting for their hash check) are capped by
+//! [`PiecePicker::set_pieces_in_progress_max`]: at the cap no new piece is started, so the
+//! driver's memory for piece buffers is bounded whatever the number of peers.
+//!
 //! Invariants: a piece is in `in_progress` iff it is missing, not verifying, and some block of it
 //! was requested or received; `availability[i]` counts connected peers that have piece `i`.
 
@@ -109,6 +113,8 @@ enum BlockState {
 struct InProgress {
     blocks: Vec<BlockState>,
     received: u32,
+    /// Blocks in state `Missing` (so that full pieces are skipped without a scan).
+    missing: u32,
     /// Who delivered each block (for hash-failure attribution).
     senders: Vec<Option<PeerKey>>,
     /// For a piece that failed before: the one peer allowed to send it this time, so that the
@@ -141,6 +147,8 @@ pub struct PiecePicker {
     /// Pieces that failed a hash check (fetched again from a single peer).
     failed_before: BTreeSet<u32>,
     mode: PickMode,
+    /// Most pieces in `in_progress` at once (they include the ones being verified).
+    in_progress_max: usize,
 }
 
 impl PiecePicker {
@@ -154,7 +162,18 @@ impl PiecePicker {
             verifying: BTreeSet::new(),
             failed_before: BTreeSet::new(),
             mode: PickMode::RarestFirst,
+            in_progress_max: usize::MAX,
         }
+    }
+
+    /// Caps the pieces started and not yet verified (at least one).
+    pub fn set_pieces_in_progress_max(&mut self, max: usize) {
+        self.in_progress_max = max.max(1);
+    }
+
+    /// The cap on pieces started and not yet verified.
+    pub fn pieces_in_progress_max(&self) -> usize {
+        self.in_progress_max
     }
 
     /// Pieces verified so far.
@@ -221,8 +240,8 @@ impl PiecePicker {
         for index in started {
             self.take_missing(peer, index, count, &mut picked);
         }
-        // 2-3. New pieces.
-        while picked.len() < count {
+        // 2-3. New pieces, while there is room for them.
+        while picked.len() < count && self.in_progress.len() < self.in_progress_max {
             let Some(index) = self.choose_new_piece(&eligible, rng) else {
                 break;
             };
@@ -233,6 +252,7 @@ impl PiecePicker {
                 InProgress {
                     blocks: vec![BlockState::Missing; block_count],
                     received: 0,
+                    missing: block_count as u32,
                     senders: vec![None; block_count],
                     owner,
                 },
@@ -262,10 +282,7 @@ impl PiecePicker {
     }
 
     fn all_requested(&self) -> bool {
-        let started_missing = self
-            .in_progress
-            .values()
-            .any(|p| p.blocks.contains(&BlockState::Missing));
+        let started_missing = self.in_progress.values().any(|p| p.missing > 0);
         let unstarted = (0..self.geometry.piece_count())
             .any(|i| self.wanted(i) && !self.in_progress.contains_key(&i));
         !started_missing && !unstarted
@@ -281,15 +298,16 @@ impl PiecePicker {
         let Some(progress) = self.in_progress.get_mut(&index) else {
             return;
         };
-        if progress.owner.is_some_and(|o| o != peer) {
+        if progress.missing == 0 || progress.owner.is_some_and(|o| o != peer) {
             return;
         }
         for (b, state) in progress.blocks.iter_mut().enumerate() {
-            if out.len() >= count {
+            if out.len() >= count || progress.missing == 0 {
                 return;
             }
             if *state == BlockState::Missing {
                 *state = BlockState::Requested(vec![peer]);
+                progress.missing -= 1;
                 out.push(self.geometry.block(index, b as u32));
             }
         }
@@ -341,13 +359,14 @@ impl PiecePicker {
             peers.retain(|&p| p != peer);
             if peers.is_empty() {
                 *state = BlockState::Missing;
+                progress.missing += 1;
             }
         }
         if progress.owner == Some(peer) {
             // The owner cannot finish it (gone, choking, too slow): anyone may.
             progress.owner = None;
         }
-        if progress.received == 0 && progress.blocks.iter().all(|s| *s == BlockState::Missing) {
+        if progress.received == 0 && progress.missing as usize == progress.blocks.len() {
             self.in_progress.remove(&block.index);
         }
     }
@@ -369,7 +388,10 @@ impl PiecePicker {
         let slot = (block.begin / BLOCK_LEN) as usize;
         let others = match &progress.blocks[slot] {
             BlockState::Received => return BlockOutcome::Unwanted,
-            BlockState::Missing => Vec::new(),
+            BlockState::Missing => {
+                progress.missing -= 1;
+                Vec::new()
+            }
             BlockState::Requested(peers) => peers.iter().copied().filter(|&p| p != peer).collect(),
         };
         progress.blocks[slot] = BlockState::Received;
@@ -473,6 +495,73 @@ mod tests {
             BlockOutcome::Accepted { others, .. } => assert_eq!(others.len(), 1),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn missing_block_counts_follow_every_change() {
+        let mut p = picker(6);
+        let all = Bitfield::full(6);
+        p.add_availability(&all);
+        let mut rng = Rng::from_seed(11);
+        let mut outstanding: Vec<(PeerKey, BlockRequest)> = Vec::new();
+        for step in 0..500u32 {
+            let peer = PeerKey(u64::from(step % 3));
+            match rng.gen_range(0..3) {
+                0 => {
+                    for block in p.pick(peer, &all, None, rng.gen_range(1..4), &mut rng) {
+                        outstanding.push((peer, block));
+                    }
+                }
+                _ if outstanding.is_empty() => {}
+                choice => {
+                    let (peer, block) =
+                        outstanding.swap_remove(rng.gen_range(0..outstanding.len()));
+                    if choice == 1 {
+                        p.on_request_dropped(peer, &block);
+                    } else if p.on_block_received(peer, &block) != BlockOutcome::Unwanted
+                        && rng.gen_range(0..2) == 0
+                    {
+                        let index = block.index;
+                        if p.verifying.contains(&index) {
+                            p.on_piece_verified(index);
+                        }
+                    }
+                }
+            }
+            for progress in p.in_progress.values() {
+                let missing = progress
+                    .blocks
+                    .iter()
+                    .filter(|s| **s == BlockState::Missing)
+                    .count();
+                assert_eq!(progress.missing as usize, missing, "step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_in_progress_are_capped_until_one_is_verified() {
+        let mut p = picker(8);
+        p.set_pieces_in_progress_max(2);
+        let all = Bitfield::full(8);
+        p.add_availability(&all);
+        let mut rng = Rng::from_seed(3);
+        let picked = p.pick(PeerKey(1), &all, None, 100, &mut rng);
+        let pieces: BTreeSet<u32> = picked.iter().map(|b| b.index).collect();
+        assert_eq!(pieces.len(), 2, "{picked:?}");
+        assert_eq!(picked.len(), 4);
+        // Complete pieces waiting for their hash check still hold their slot...
+        for block in &picked {
+            p.on_block_received(PeerKey(1), block);
+        }
+        assert!(p.pick(PeerKey(1), &all, None, 100, &mut rng).is_empty());
+        // ...until verified: then one new piece may start.
+        let first = *pieces.first().unwrap();
+        p.on_piece_verified(first);
+        let next = p.pick(PeerKey(1), &all, None, 100, &mut rng);
+        let next_pieces: BTreeSet<u32> = next.iter().map(|b| b.index).collect();
+        assert_eq!(next_pieces.len(), 1, "{next:?}");
+        assert!(next_pieces.is_disjoint(&pieces));
     }
 
     #[test]

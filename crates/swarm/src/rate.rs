@@ -5,7 +5,7 @@ use sansio::Timestamp;
 /// Width of the window in seconds.
 const WINDOW_SECS: usize = 20;
 
-/// Bytes per second averaged over the last [`WINDOW_SECS`] seconds.
+/// Bytes per second averaged over the last 20 seconds.
 #[derive(Clone, Debug, Default)]
 pub struct RateMeter {
     buckets: [u64; WINDOW_SECS],

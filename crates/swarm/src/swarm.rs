@@ -9,10 +9,13 @@
 //! kept as suspects until the piece passes: a peer whose block then differs from the good
 //! data is banned, the others are cleared (a "smart ban": honest peers that happened to share
 //! a piece with a liar are never blamed). Without digests every sender gets a strike and is
-//! banned after [`Config::strikes_to_ban`].
+//! banned after [`Config::strikes_to_ban`]. Peer exchange (BEP 11 `ut_pex`) lives in the `pex`
+//! submodule: it is off for private torrents (BEP 27).
 
+mod extension;
 mod hash_check;
 mod hash_serve;
+mod pex;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -22,13 +25,15 @@ use std::time::Duration;
 use metainfo::merkle_proof::PieceTree;
 use metainfo::Sha256Hash;
 use sansio::{Rng, Timestamp};
-use wire::{
-    BlockRequest, ExtendedHandshake, Message, MetadataMessage, Reserved, BLOCK_LEN,
-    METADATA_PIECE_LEN,
-};
+use wire::{BlockRequest, Message, Reserved, BLOCK_LEN};
 
 pub use self::hash_check::BlockDigest;
 use self::hash_check::SuspectBlock;
+pub(crate) use self::pex::PexPeer;
+pub use self::pex::{
+    PEX_ACCEPTED_PER_MESSAGE_MAX, PEX_FLAG_REACHABLE, PEX_FLAG_SEED, PEX_SENT_PER_LIST_MAX,
+    UT_PEX_ID,
+};
 use crate::choker::{Candidate, Choker, SNUB_TIMEOUT};
 use crate::peer::Peer;
 use crate::piece_picker::{BlockOutcome, Geometry, PiecePicker};
@@ -58,7 +63,20 @@ pub struct Config {
     pub strikes_to_ban: u32,
     /// Client name in the extended handshake.
     pub client_name: String,
+    /// Our listening port, told to peers (`p` in the extended handshake) so that they can pass
+    /// our address on through peer exchange.
+    pub listen_port: Option<u16>,
+    /// The torrent is private (BEP 27): no peer exchange, neither sent nor accepted.
+    pub private: bool,
+    /// Least time between two `ut_pex` messages to one peer (BEP 11 asks for one a minute).
+    pub pex_interval: Duration,
+    /// Bytes of pieces started and not yet verified (what the driver buffers in memory); no new
+    /// piece starts beyond it, though at least [`PIECES_IN_PROGRESS_MIN`] may always be started.
+    pub piece_memory_bytes_max: u64,
 }
+
+/// Pieces that may always be in progress, however large they are.
+pub const PIECES_IN_PROGRESS_MIN: usize = 2;
 
 impl Default for Config {
     fn default() -> Config {
@@ -70,6 +88,10 @@ impl Default for Config {
             incoming_requests_max: 500,
             strikes_to_ban: 3,
             client_name: "spore 0.1".to_owned(),
+            listen_port: None,
+            private: false,
+            pex_interval: Duration::from_secs(60),
+            piece_memory_bytes_max: 32 * 1024 * 1024,
         }
     }
 }
@@ -81,6 +103,8 @@ pub struct PeerInfo {
     pub addr: SocketAddr,
     /// Reserved bits from its handshake.
     pub reserved: Reserved,
+    /// We dialled it (so `addr` is where it listens), rather than it us.
+    pub outgoing: bool,
 }
 
 /// Why the core drops a peer.
@@ -147,6 +171,9 @@ pub enum Event {
         /// Its DHT port.
         port: u16,
     },
+    /// Addresses a peer told us about through peer exchange (BEP 11), worth dialling: not
+    /// connected already, not banned, at most [`PEX_ACCEPTED_PER_MESSAGE_MAX`] a message.
+    PeersDiscovered(Vec<SocketAddr>),
 }
 
 /// Counters for a progress display.
@@ -205,10 +232,17 @@ impl Swarm {
         if have.len() != geometry.piece_count() {
             return Err(Error::BitfieldMismatch);
         }
+        let mut picker = PiecePicker::new(geometry, have);
+        let pieces_max = config.piece_memory_bytes_max / u64::from(geometry.piece_len().max(1));
+        picker.set_pieces_in_progress_max(
+            usize::try_from(pieces_max)
+                .unwrap_or(usize::MAX)
+                .max(PIECES_IN_PROGRESS_MIN),
+        );
         Ok(Swarm {
             config,
             geometry,
-            picker: PiecePicker::new(geometry, have),
+            picker,
             choker: Choker::default(),
             peers: BTreeMap::new(),
             banned: BTreeSet::new(),
@@ -237,6 +271,11 @@ impl Swarm {
     /// Verified pieces.
     pub fn have(&self) -> &Bitfield {
         self.picker.have()
+    }
+
+    /// Most pieces started and not yet verified at once (the driver's buffers for them).
+    pub fn pieces_in_progress_max(&self) -> usize {
+        self.picker.pieces_in_progress_max()
     }
 
     /// Whether every piece is verified.
@@ -315,8 +354,9 @@ impl Swarm {
         let fast = info.reserved.supports(Reserved::FAST);
         let extensions = info.reserved.supports(Reserved::EXTENSION_PROTOCOL);
         let pieces = self.geometry.piece_count();
-        self.peers
-            .insert(peer, Peer::new(now, info.addr, fast, extensions, pieces));
+        let mut state = Peer::new(now, info.addr, fast, extensions, pieces);
+        state.outgoing = info.outgoing;
+        self.peers.insert(peer, state);
         let have = self.picker.have();
         let message = match (fast, have.count()) {
             (true, _) if have.is_full() => Some(Message::HaveAll),
@@ -328,18 +368,7 @@ impl Swarm {
             self.send(now, peer, message);
         }
         if extensions {
-            let mut hs = ExtendedHandshake {
-                client: Some(self.config.client_name.clone()),
-                request_queue_len: Some(self.config.incoming_requests_max as u32),
-                ..ExtendedHandshake::default()
-            };
-            if let Some(metadata) = &self.metadata {
-                hs.extensions
-                    .insert("ut_metadata".to_owned(), UT_METADATA_ID);
-                hs.metadata_size = Some(metadata.len() as u64);
-            }
-            let payload = Cow::Owned(hs.to_bytes());
-            self.send(now, peer, Message::Extended { id: 0, payload });
+            self.send_extended_handshake(now, peer);
         }
     }
 
@@ -586,66 +615,6 @@ impl Swarm {
         Ok(())
     }
 
-    fn on_extended(
-        &mut self,
-        now: Timestamp,
-        key: PeerKey,
-        id: u8,
-        payload: &[u8],
-    ) -> Result<(), &'static str> {
-        let Some(peer) = self.peers.get_mut(&key) else {
-            return Ok(());
-        };
-        if !peer.extensions {
-            return Err("extended message without the extension bit");
-        }
-        match id {
-            0 => {
-                let hs = ExtendedHandshake::parse(payload).map_err(|_| "bad extended handshake")?;
-                peer.request_queue_len = hs.request_queue_len;
-                peer.ut_metadata_id = hs
-                    .extensions
-                    .get("ut_metadata")
-                    .copied()
-                    .filter(|&i| i != 0);
-                Ok(())
-            }
-            UT_METADATA_ID => {
-                let message =
-                    MetadataMessage::parse(payload).map_err(|_| "bad ut_metadata message")?;
-                let (MetadataMessage::Request { piece }, Some(their_id)) =
-                    (message, peer.ut_metadata_id)
-                else {
-                    return Ok(());
-                };
-                let reply = match &self.metadata {
-                    Some(info) if (piece as usize) * METADATA_PIECE_LEN < info.len() => {
-                        let start = piece as usize * METADATA_PIECE_LEN;
-                        let end = (start + METADATA_PIECE_LEN).min(info.len());
-                        MetadataMessage::Data {
-                            piece,
-                            total_size: info.len() as u64,
-                            data: &info[start..end],
-                        }
-                    }
-                    _ => MetadataMessage::Reject { piece },
-                };
-                let payload = Cow::Owned(reply.to_bytes());
-                self.send(
-                    now,
-                    key,
-                    Message::Extended {
-                        id: their_id,
-                        payload,
-                    },
-                );
-                Ok(())
-            }
-            // Extensions we did not advertise (ut_pex, ...) are ignored.
-            _ => Ok(()),
-        }
-    }
-
     fn fill_requests(&mut self, now: Timestamp, key: PeerKey) {
         let (min, max) = (self.config.pipeline_min, self.config.pipeline_max);
         let Some(peer) = self.peers.get_mut(&key) else {
@@ -740,6 +709,9 @@ impl Swarm {
                 self.send(now, key, Message::KeepAlive);
             }
             self.fill_requests(now, key);
+        }
+        if !self.config.private {
+            self.send_pex_due(now);
         }
     }
 

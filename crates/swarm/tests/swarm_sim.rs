@@ -94,6 +94,7 @@ impl Net {
                         PeerInfo {
                             addr: addr(b),
                             reserved,
+                            outgoing: a < b,
                         },
                     );
                 }
@@ -295,6 +296,7 @@ fn hostile_messages_drop_only_that_peer() {
     let info = |n| PeerInfo {
         addr: addr(n),
         reserved: Reserved::FAST,
+        outgoing: false,
     };
     let now = Timestamp::ZERO;
     for n in 1..=4 {

@@ -2,7 +2,8 @@
 //!
 //! Implementation notes: bytes are appended to one buffer and consumed from a moving start, so a
 //! `piece` message is handed out as a slice of that buffer (no copy); the buffer is compacted on
-//! the next [`Decoder::feed`]. A length prefix beyond [`Limits::message_bytes_max`] is an error
+//! the next [`Decoder::feed`] or [`Decoder::spare`]. A driver may read from its socket straight
+//! into [`Decoder::spare`] and commit with [`Decoder::advance`], saving a copy per byte. A length prefix beyond [`Limits::message_bytes_max`] is an error
 //! before anything is buffered for it, so memory per peer is bounded.
 
 use crate::{Error, Handshake, Message, BLOCK_LEN};
@@ -34,8 +35,10 @@ impl Default for Limits {
 /// [`Decoder::next_handshake`] once and [`Decoder::next_message`] until it yields `None`.
 #[derive(Debug)]
 pub struct Decoder {
+    /// `buf[start..end]` is received and not yet consumed; `buf[end..]` is room to read into.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     limits: Limits,
     piece_count: Option<u32>,
 }
@@ -46,6 +49,7 @@ impl Decoder {
         Decoder {
             buf: Vec::new(),
             start: 0,
+            end: 0,
             limits,
             piece_count: None,
         }
@@ -58,21 +62,38 @@ impl Decoder {
 
     /// Appends bytes received from the peer.
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.advance(bytes.len());
+    }
+
+    /// Room for at least `room` more bytes, to read from the socket into; then call
+    /// [`Decoder::advance`] with the count read. The buffer stays within one message plus `room`
+    /// as long as complete messages are taken out before reading more.
+    pub fn spare(&mut self, room: usize) -> &mut [u8] {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        self.buf.extend_from_slice(bytes);
+        if self.buf.len() < self.end + room {
+            self.buf.resize(self.end + room, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Commits `count` bytes written into [`Decoder::spare`] (capped at its length).
+    pub fn advance(&mut self, count: usize) {
+        self.end = (self.end + count).min(self.buf.len());
     }
 
     /// Bytes buffered and not yet consumed.
     pub fn buffered_len(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// The peer's handshake, once its 68 bytes have arrived.
     pub fn next_handshake(&mut self) -> Result<Option<Handshake>, Error> {
-        let handshake = Handshake::parse(&self.buf[self.start..])?;
+        let handshake = Handshake::parse(&self.buf[self.start..self.end])?;
         if handshake.is_some() {
             self.start += crate::HANDSHAKE_LEN;
         }
@@ -82,7 +103,7 @@ impl Decoder {
     /// The next complete message, or `None` until more bytes arrive. An error means: drop the
     /// peer (the stream cannot be resynchronised).
     pub fn next_message(&mut self) -> Result<Option<Message<'_>>, Error> {
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.end];
         let Some(prefix) = pending.get(..4) else {
             return Ok(None);
         };
@@ -174,6 +195,29 @@ mod tests {
         assert_eq!(decoder.next_message(), Ok(Some(Message::Unchoke)));
         assert_eq!(decoder.next_message(), Ok(None));
         assert_eq!(decoder.buffered_len(), 0);
+    }
+
+    #[test]
+    fn reading_into_spare_room_equals_feeding() {
+        let mut bytes = Message::Have(7).to_bytes();
+        bytes.extend(Message::Interested.to_bytes());
+        let mut decoder = Decoder::new(Limits::DEFAULT);
+        decoder.set_piece_count(10);
+        for chunk in bytes.chunks(3) {
+            let room = decoder.spare(64);
+            assert!(room.len() >= 64);
+            room[..chunk.len()].copy_from_slice(chunk);
+            decoder.advance(chunk.len());
+            while let Some(message) = decoder.next_message().unwrap() {
+                assert!(matches!(message, Message::Have(7) | Message::Interested));
+            }
+        }
+        assert_eq!(decoder.buffered_len(), 0);
+        decoder.advance(1 << 20);
+        assert!(
+            decoder.buffered_len() <= 64 + 3,
+            "advance is capped at the room given"
+        );
     }
 
     #[test]

@@ -302,6 +302,27 @@ impl<'a> Message<'a> {
         out[start..start + 4].copy_from_slice(&body_len.to_be_bytes());
     }
 
+    /// The encoded message as a head and, for a block, its data apart (moved, not copied): sent
+    /// back to back, with one vectored write, they are [`Message::to_bytes`].
+    pub fn into_frames(self) -> (Vec<u8>, Option<Vec<u8>>) {
+        match self {
+            Message::Piece { index, begin, data } => {
+                let mut head = Vec::with_capacity(13);
+                Message::Piece {
+                    index,
+                    begin,
+                    data: Cow::Borrowed(&[]),
+                }
+                .encode_into(&mut head);
+                // The length prefix counts the data that follows the head.
+                let len = 9 + data.len() as u32;
+                head[..4].copy_from_slice(&len.to_be_bytes());
+                (head, Some(data.into_owned()))
+            }
+            other => (other.to_bytes(), None),
+        }
+    }
+
     /// The encoded message, length prefix included.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();

@@ -78,6 +78,14 @@ fn message() -> impl Strategy<Value = Message<'static>> {
 
 proptest! {
     #[test]
+    fn frames_are_the_encoding_split_in_two(m in message()) {
+        let whole = m.to_bytes();
+        let (mut head, body) = m.into_frames();
+        head.extend(body.unwrap_or_default());
+        prop_assert_eq!(head, whole);
+    }
+
+    #[test]
     fn messages_round_trip_through_the_stream(
         messages in proptest::collection::vec(message(), 1..20),
         split in 1usize..50,
@@ -128,5 +136,29 @@ proptest! {
             ..ExtendedHandshake::default()
         };
         prop_assert_eq!(ExtendedHandshake::parse(&hs.to_bytes()), Ok(hs));
+    }
+
+    #[test]
+    fn pex_message_round_trips(
+        added4 in proptest::collection::vec((any::<([u8; 4], u16)>(), any::<u8>()), 0..60),
+        added6 in proptest::collection::vec((any::<([u8; 16], u16)>(), any::<u8>()), 0..60),
+        dropped4 in proptest::collection::vec(any::<([u8; 4], u16)>(), 0..60),
+        dropped6 in proptest::collection::vec(any::<([u8; 16], u16)>(), 0..60),
+    ) {
+        use std::net::{IpAddr, SocketAddr};
+        let sock = |ip: IpAddr, port| SocketAddr::new(ip, port);
+        // Parsing yields IPv4 entries before IPv6 ones, as they travel in separate keys.
+        let added = added4
+            .iter()
+            .map(|&((ip, port), f)| (sock(ip.into(), port), f))
+            .chain(added6.iter().map(|&((ip, port), f)| (sock(ip.into(), port), f)))
+            .collect();
+        let dropped = dropped4
+            .iter()
+            .map(|&(ip, port)| sock(ip.into(), port))
+            .chain(dropped6.iter().map(|&(ip, port)| sock(ip.into(), port)))
+            .collect();
+        let message = PexMessage { added, dropped };
+        prop_assert_eq!(PexMessage::parse(&message.to_bytes()), Ok(message));
     }
 }

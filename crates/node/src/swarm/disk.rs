@@ -1,5 +1,6 @@
-//! Disk work on the blocking pool: opening with resume or recheck, verifying pieces in memory,
-//! writing only verified pieces, reading blocks for peers.
+//! Disk work off the async threads: opening with resume or recheck, verifying pieces in memory
+//! and writing only verified ones (one writer thread per torrent), reading blocks for peers in
+//! the order asked (one reader thread per torrent, a batch of requests at a time).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,13 +13,13 @@ use storage::{Layout, ResumeData, Storage};
 use tokio::sync::mpsc;
 use wire::{BlockRequest, BLOCK_LEN};
 
-use super::Error;
+use super::{block_pool, Error};
 
 /// Completed disk work, reported to the torrent task.
 #[derive(Debug)]
 pub enum DiskDone {
-    /// A block read for a peer (`None`: the read failed).
-    BlockRead(u64, BlockRequest, Option<Vec<u8>>),
+    /// Blocks read for peers, by peer key (`None`: the read failed).
+    BlocksRead(Vec<(u64, BlockRequest, Option<Vec<u8>>)>),
     /// A piece hash-checked (and written if valid), with its block digests when they were
     /// asked for or it failed.
     PieceChecked {
@@ -28,6 +29,8 @@ pub enum DiskDone {
         valid: bool,
         /// SHA-1 of each block, for attributing bad data.
         block_digests: Option<Vec<BlockDigest>>,
+        /// The piece's buffer, for reuse.
+        buffer: Vec<u8>,
     },
     /// A write failed: the download cannot go on.
     Failed(String),
@@ -85,82 +88,189 @@ pub async fn save_resume(
     .map_err(|e| Error::Internal(e.to_string()))?
 }
 
-/// Blocks of pieces being downloaded, assembled in memory until the piece is checked.
+/// Piece buffers kept for reuse once their piece is written (more are freed).
+const SPARE_BUFFERS_MAX: usize = 4;
+/// Batches of block reads queued for the reader thread before the torrent task waits.
+const READ_BATCHES_QUEUED_MAX: usize = 64;
+
+/// Block reads asked for by peers (by peer key), served in order.
+type ReadBatch = Vec<(u64, BlockRequest)>;
+
+/// A complete piece for the writer thread: hash it, write it if valid, hand the buffer back.
+struct PieceJob {
+    index: u32,
+    data: Vec<u8>,
+    digests_if_valid: bool,
+}
+
+/// Blocks of pieces being downloaded, assembled in memory until the piece is checked, and the
+/// torrent's two disk threads. One writer per torrent: concurrent writes to one file only contend
+/// for its inode lock, and one thread hashing at SHA-NI speed keeps up with the network. One
+/// reader: blocks go out in the order they were asked for (what a streaming peer relies on).
 pub struct Disk {
-    torrent: Arc<Torrent>,
-    storage: Arc<Storage>,
+    piece_sizes: PieceSizes,
     pieces: BTreeMap<u32, Vec<u8>>,
-    done: mpsc::Sender<DiskDone>,
+    /// Buffers of written pieces, ready for new ones (no fresh zeroed pages per piece).
+    spare: Vec<Vec<u8>>,
+    writer: mpsc::Sender<PieceJob>,
+    reader: mpsc::Sender<ReadBatch>,
+}
+
+/// Piece sizes of a torrent (the last piece may be short).
+#[derive(Clone, Copy)]
+struct PieceSizes {
+    piece_len: u64,
+    total_len: u64,
+}
+
+impl PieceSizes {
+    fn of(&self, index: u32) -> Option<usize> {
+        let start = u64::from(index).checked_mul(self.piece_len)?;
+        let len = self.total_len.checked_sub(start)?.min(self.piece_len);
+        (len > 0).then_some(len as usize)
+    }
 }
 
 impl Disk {
-    /// Disk work for `torrent` on `storage`, reporting to `done`.
-    pub fn new(torrent: Arc<Torrent>, storage: Arc<Storage>, done: mpsc::Sender<DiskDone>) -> Disk {
+    /// Disk work for `torrent` on `storage`, reporting to `done`; `pieces_in_progress_max` is
+    /// the swarm core's cap on unverified pieces (the writer's queue never holds more).
+    pub fn new(
+        torrent: Arc<Torrent>,
+        storage: Arc<Storage>,
+        done: mpsc::Sender<DiskDone>,
+        pieces_in_progress_max: usize,
+    ) -> Disk {
+        let (writer, jobs) = mpsc::channel(pieces_in_progress_max.max(1));
+        let piece_sizes = PieceSizes {
+            piece_len: torrent.info.piece_length(),
+            total_len: torrent.info.total_size(),
+        };
+        let (reader, reads) = mpsc::channel(READ_BATCHES_QUEUED_MAX);
+        tokio::task::spawn_blocking({
+            let (storage, done) = (storage.clone(), done.clone());
+            move || read_blocks_in_order(&storage, reads, &done)
+        });
+        tokio::task::spawn_blocking(move || write_pieces(&torrent, &storage, jobs, &done));
         Disk {
-            torrent,
-            storage,
+            piece_sizes,
             pieces: BTreeMap::new(),
-            done,
+            spare: Vec::new(),
+            writer,
+            reader,
         }
     }
 
     /// Keeps a received block until its piece is complete.
     pub fn write_block(&mut self, block: BlockRequest, data: &[u8]) {
-        let Some(size) = self.torrent.info.piece_size(block.index) else {
+        let Some(size) = self.piece_sizes.of(block.index) else {
             return;
         };
-        let piece = self
-            .pieces
-            .entry(block.index)
-            .or_insert_with(|| vec![0; size as usize]);
+        let spare = &mut self.spare;
+        let piece = self.pieces.entry(block.index).or_insert_with(|| {
+            let mut buffer = spare.pop().unwrap_or_default();
+            // Every block is written before the piece is checked, so stale bytes never count.
+            buffer.resize(size, 0);
+            buffer
+        });
         let start = block.begin as usize;
         if let Some(slot) = piece.get_mut(start..start + data.len()) {
             slot.copy_from_slice(data);
         }
     }
 
-    /// Hashes a complete piece off the async threads; writes it if valid. Block digests are
-    /// computed when the piece fails or `digests_if_valid` asks for them.
+    /// Queues a complete piece for the writer thread, which hashes it and writes it if valid.
+    /// Block digests are computed when the piece fails or `digests_if_valid` asks for them.
     pub fn verify_piece(&mut self, index: u32, digests_if_valid: bool) {
-        let data = self.pieces.remove(&index).unwrap_or_default();
-        let (torrent, storage, done) = (
-            self.torrent.clone(),
-            self.storage.clone(),
-            self.done.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let valid = torrent.verify_piece(index, &data);
-            let block_digests = (!valid || digests_if_valid).then(|| {
-                data.chunks(BLOCK_LEN as usize)
-                    .map(|block| sha1::Sha1::digest(block).into())
-                    .collect()
-            });
-            let checked = DiskDone::PieceChecked {
+        let job = PieceJob {
+            index,
+            data: self.pieces.remove(&index).unwrap_or_default(),
+            digests_if_valid,
+        };
+        // The queue never fills in practice: the core caps unverified pieces at its length.
+        send_or_queue(&self.writer, job);
+    }
+
+    /// Takes back the buffer of a checked piece for reuse.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS_MAX {
+            self.spare.push(buffer);
+        }
+    }
+
+    /// Reads blocks peers asked for, on the reader thread.
+    pub fn read_blocks(&self, requests: ReadBatch) {
+        if !requests.is_empty() {
+            send_or_queue(&self.reader, requests);
+        }
+    }
+}
+
+/// Hands `job` to a disk thread; if its queue is full, a task waits for room (the queues are
+/// bounded by what the core has outstanding, so such tasks are few and short-lived).
+fn send_or_queue<T: Send + 'static>(queue: &mpsc::Sender<T>, job: T) {
+    if let Err(mpsc::error::TrySendError::Full(job)) = queue.try_send(job) {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.send(job).await });
+    }
+}
+
+/// The reader thread: serves batches of block reads in order until the torrent task ends.
+fn read_blocks_in_order(
+    storage: &Storage,
+    mut batches: mpsc::Receiver<ReadBatch>,
+    done: &mpsc::Sender<DiskDone>,
+) {
+    while let Some(batch) = batches.blocking_recv() {
+        let blocks = batch
+            .into_iter()
+            .map(|(peer, block)| {
+                let mut data = block_pool::take(block.length as usize);
+                let read = storage.read_block_into(block.index, block.begin, &mut data);
+                (peer, block, read.is_ok().then_some(data))
+            })
+            .collect();
+        if done.blocking_send(DiskDone::BlocksRead(blocks)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer thread: checks and writes pieces in arrival order until the torrent task ends.
+fn write_pieces(
+    torrent: &Torrent,
+    storage: &Storage,
+    mut jobs: mpsc::Receiver<PieceJob>,
+    done: &mpsc::Sender<DiskDone>,
+) {
+    while let Some(job) = jobs.blocking_recv() {
+        let PieceJob {
+            index,
+            data,
+            digests_if_valid,
+        } = job;
+        let valid = torrent.verify_piece(index, &data);
+        let block_digests = (!valid || digests_if_valid).then(|| {
+            data.chunks(BLOCK_LEN as usize)
+                .map(|block| sha1::Sha1::digest(block).into())
+                .collect()
+        });
+        let written = if valid {
+            let start = u64::from(index) * torrent.info.piece_length();
+            storage.write_at(start, &data)
+        } else {
+            Ok(())
+        };
+        let report = match written {
+            Ok(()) => DiskDone::PieceChecked {
                 index,
                 valid,
                 block_digests,
-            };
-            let report = if !valid {
-                checked
-            } else {
-                let start = u64::from(index) * torrent.info.piece_length();
-                match storage.write_at(start, &data) {
-                    Ok(()) => checked,
-                    Err(e) => DiskDone::Failed(e.to_string()),
-                }
-            };
-            let _ = done.blocking_send(report);
-        });
-    }
-
-    /// Reads a block a peer asked for.
-    pub fn read_block(&self, peer: u64, block: BlockRequest) {
-        let (storage, done) = (self.storage.clone(), self.done.clone());
-        tokio::task::spawn_blocking(move || {
-            let data = storage
-                .read_block(block.index, block.begin, block.length)
-                .ok();
-            let _ = done.blocking_send(DiskDone::BlockRead(peer, block, data));
-        });
+                buffer: data,
+            },
+            Err(e) => DiskDone::Failed(e.to_string()),
+        };
+        if done.blocking_send(report).is_err() {
+            return;
+        }
     }
 }

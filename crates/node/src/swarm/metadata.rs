@@ -104,44 +104,51 @@ pub async fn fetch(
             }
             Some(report) = reports_rx.recv() => {
                 let now = clock.now();
-                match (&mut stage, report) {
-                    (stage, PeerReport::Closed(key)) => {
+                let (key, messages) = match report {
+                    PeerReport::Closed(key) => {
                         if let Some((addr, _)) = outboxes.remove(&key) {
                             book.on_disconnected(addr);
                         }
-                        match stage {
+                        match &mut stage {
                             Stage::Metadata(fetch) => fetch.handle_disconnect(PeerKey(key)),
                             Stage::Layers(_, layers) => layers.handle_peer_disconnected(now, PeerKey(key)),
                         }
+                        (key, Vec::new())
                     }
-                    (Stage::Metadata(fetch), PeerReport::Message(key, message)) => {
-                        if let Some(info_bytes) = on_metadata_message(fetch, key, &message, &mut outboxes, &mut book) {
-                            let info = Info::from_bytes(&info_bytes)?;
-                            let mut layers = PieceLayerFetch::new(&info);
-                            let v2_id = magnet.info_hashes.v2.map(|v2| v2.truncated());
-                            match v2_id {
-                                Some(v2_id) if !layers.is_complete() && v2_id != ours.info_hash => {
-                                    // libtorrent answers hash requests only on connections
-                                    // that named the v2 id: reconnect under it.
-                                    ours.info_hash = v2_id;
-                                    for (addr, _) in std::mem::take(&mut outboxes).into_values() {
-                                        book.on_disconnected(addr);
-                                    }
-                                    redial.reset_immediately();
-                                }
-                                _ => {
-                                    for &key in outboxes.keys() {
-                                        layers.handle_peer_connected(now, PeerKey(key));
-                                    }
-                                }
+                    PeerReport::Messages(key, messages) => (key, messages),
+                };
+                for message in messages {
+                    let fetch = match &mut stage {
+                        Stage::Metadata(fetch) => fetch,
+                        Stage::Layers(_, layers) => {
+                            layers.handle_message(now, PeerKey(key), &message);
+                            continue;
+                        }
+                    };
+                    let Some(info_bytes) = on_metadata_message(fetch, key, &message, &mut outboxes, &mut book) else {
+                        continue;
+                    };
+                    let info = Info::from_bytes(&info_bytes)?;
+                    let mut layers = PieceLayerFetch::new(&info);
+                    let v2_id = magnet.info_hashes.v2.map(|v2| v2.truncated());
+                    match v2_id {
+                        Some(v2_id) if !layers.is_complete() && v2_id != ours.info_hash => {
+                            // libtorrent answers hash requests only on connections that named
+                            // the v2 id: reconnect under it.
+                            ours.info_hash = v2_id;
+                            for (addr, _) in std::mem::take(&mut outboxes).into_values() {
+                                book.on_disconnected(addr);
                             }
-                            stage = Stage::Layers(Box::new(info), layers);
-                            deadline.as_mut().reset(clock.instant(now + METADATA_TIMEOUT));
+                            redial.reset_immediately();
+                        }
+                        _ => {
+                            for &key in outboxes.keys() {
+                                layers.handle_peer_connected(now, PeerKey(key));
+                            }
                         }
                     }
-                    (Stage::Layers(_, layers), PeerReport::Message(key, message)) => {
-                        layers.handle_message(now, PeerKey(key), &message);
-                    }
+                    stage = Stage::Layers(Box::new(info), layers);
+                    deadline.as_mut().reset(clock.instant(now + METADATA_TIMEOUT));
                 }
             }
             () = async { tokio::time::sleep_until(wake.expect("guarded by the condition")).await }, if wake.is_some() => {

@@ -1,4 +1,5 @@
-//! The swarm driver: downloads and seeds one torrent over real sockets (BEP 3/6/9/10).
+//! The swarm driver: downloads and seeds one torrent over real sockets (BEP 3/6/9/10, and
+//! BEP 11 peer exchange: peers that connected peers tell us of are dialled like discovered ones).
 //!
 //! [`run`] opens the storage (keeping every verified piece: resume data when the files are
 //! unchanged, else a full recheck), fetches the metadata first for a magnet link (BEP 9), then
@@ -9,6 +10,7 @@
 //! Implementation notes: peer tasks and the torrent task talk over bounded channels; a peer that
 //! cannot keep up with its outbox is dropped rather than buffered without bound.
 
+mod block_pool;
 mod disk;
 mod metadata;
 mod peer_book;
@@ -56,6 +58,9 @@ pub struct Options {
     pub seed: u64,
     /// Seeding existing data: never create or resize files, and fail unless every piece checks.
     pub seed_only: bool,
+    /// Streaming: fetch pieces in order from the first one missing (for playback while
+    /// downloading) rather than rarest first. Costs the swarm some diversity; off by default.
+    pub sequential: bool,
 }
 
 /// Where the run is: for a progress display, and for announcers (tracker, DHT) that feed

@@ -1,16 +1,20 @@
 //! The torrent task: owns the swarm core and routes its actions to peers and the disk.
+//!
+//! Peers learned through peer exchange (BEP 11, reported by the core) join the peer book like
+//! those from trackers and the DHT, and are dialled within the same connection limits.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, Swarm};
+use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, PickMode, Swarm};
 use metainfo::Torrent;
 use storage::Storage;
 use tokio::sync::{mpsc, watch};
 use wire::{Decoder, Handshake, Message};
 
+use super::block_pool;
 use super::disk::{self, Disk, DiskDone};
 use super::peer_book::{PeerBook, REDIAL_INTERVAL};
 use super::peer_conn::{self, PeerReport, OUTBOX_LEN_MAX};
@@ -28,6 +32,8 @@ const REPORTS_LEN_MAX: usize = 4096;
 
 /// A connection whose handshake succeeded.
 struct Connected {
+    /// We dialled it.
+    outgoing: bool,
     handshake: Handshake,
     stream: Box<dyn PeerStreamBox>,
     decoder: Decoder,
@@ -47,17 +53,22 @@ struct State {
     outboxes: BTreeMap<u64, Outbox>,
     book: PeerBook,
     summary: Summary,
+    /// The core reported new addresses (peer exchange): dial when the actions are drained.
+    dial_wanted: bool,
 }
 
 /// The torrent task's handle on one connected peer.
 struct Outbox {
     addr: SocketAddr,
+    /// We dialled it.
+    outgoing: bool,
     peer_id: [u8; 20],
     sender: mpsc::Sender<Vec<u8>>,
 }
 
 impl State {
     fn drain(&mut self) {
+        let mut reads = Vec::new();
         while let Some(action) = self.swarm.poll_action() {
             match action {
                 Action::Send { peer, message } => {
@@ -67,14 +78,21 @@ impl State {
                     if matches!(message, Message::Hashes { .. }) {
                         self.summary.hash_requests_served += 1;
                     }
-                    if outbox.sender.try_send(message.to_bytes()).is_err() {
+                    // A block's data travels apart from its head: no copy on the way out.
+                    let (head, data) = message.into_frames();
+                    let queued = outbox.sender.try_send(head).is_ok()
+                        && data.is_none_or(|data| outbox.sender.try_send(data).is_ok());
+                    if !queued {
                         // Too slow to keep up (or gone): drop it rather than buffer without bound.
                         self.forget_peer(peer.0);
                         self.swarm.handle_peer_disconnected(self.clock.now(), peer);
                     }
                 }
-                Action::ReadBlock { peer, block } => self.disk.read_block(peer.0, block),
-                Action::WriteBlock { block, data } => self.disk.write_block(block, &data),
+                Action::ReadBlock { peer, block } => reads.push((peer.0, block)),
+                Action::WriteBlock { block, data } => {
+                    self.disk.write_block(block, &data);
+                    block_pool::give(data);
+                }
                 Action::VerifyPiece(index) => {
                     let digests = self.swarm.wants_block_digests(index);
                     self.disk.verify_piece(index, digests);
@@ -86,6 +104,7 @@ impl State {
                 }
             }
         }
+        self.disk.read_blocks(reads);
         while let Some(event) = self.swarm.poll_event() {
             match event {
                 Event::PeerBanned(ip) => {
@@ -95,6 +114,12 @@ impl State {
                 Event::PieceFailed(index) => {
                     tracing::info!(index, "piece failed its hash check");
                     self.summary.hash_failures += 1;
+                }
+                Event::PeersDiscovered(addrs) => {
+                    tracing::debug!(count = addrs.len(), "peers learned through peer exchange");
+                    for addr in addrs {
+                        self.dial_wanted |= self.book.add_discovered(addr);
+                    }
                 }
                 Event::PieceVerified(_) | Event::Complete | Event::DhtPort { .. } => {}
             }
@@ -109,7 +134,9 @@ impl State {
     }
 
     /// Takes a connection whose handshake succeeded, unless it is banned, unwanted, ourselves
-    /// or a second connection to a peer we already have.
+    /// or a second connection to a peer we already have. When two peers dialled each other at
+    /// once (peer exchange tells both of each other at the same moment), both ends keep the
+    /// connection dialled by the smaller peer id, so that they never close both.
     fn admit(
         &mut self,
         addr: SocketAddr,
@@ -120,8 +147,19 @@ impl State {
         reports: &mpsc::Sender<PeerReport>,
     ) {
         let peer_id = conn.handshake.peer_id;
-        let duplicate = peer_id == our_id || self.outboxes.values().any(|o| o.peer_id == peer_id);
-        if duplicate || self.swarm.is_banned(addr.ip()) || !self.swarm.wants_peers() {
+        if peer_id == our_id || self.swarm.is_banned(addr.ip()) {
+            return;
+        }
+        let existing = self.outboxes.iter().find(|(_, o)| o.peer_id == peer_id);
+        if let Some((&old_key, old)) = existing {
+            if !replaces_duplicate(our_id, peer_id, old.outgoing, conn.outgoing) {
+                return;
+            }
+            self.forget_peer(old_key);
+            self.swarm
+                .handle_peer_disconnected(self.clock.now(), PeerKey(old_key));
+        }
+        if !self.swarm.wants_peers() {
             return;
         }
         *next_key += 1;
@@ -131,6 +169,7 @@ impl State {
             key,
             Outbox {
                 addr,
+                outgoing: conn.outgoing,
                 peer_id,
                 sender,
             },
@@ -150,6 +189,7 @@ impl State {
         let info = PeerInfo {
             addr,
             reserved: conn.handshake.reserved,
+            outgoing: conn.outgoing,
         };
         self.swarm
             .handle_peer_connected(self.clock.now(), PeerKey(key), info);
@@ -201,6 +241,13 @@ struct OurIds {
     also: Option<[u8; 20]>,
 }
 
+/// Whether a new connection to a peer we are already connected to replaces the old one: only
+/// when they go opposite ways and the new one was dialled by the peer with the smaller id.
+/// Both ends reach the same verdict on the same pair, whatever order the two arrive in.
+fn replaces_duplicate(our_id: [u8; 20], their_id: [u8; 20], old_out: bool, new_out: bool) -> bool {
+    old_out != new_out && new_out == (our_id < their_id)
+}
+
 async fn handshake_then_report(
     mut stream: Box<dyn PeerStreamBox>,
     addr: SocketAddr,
@@ -211,6 +258,7 @@ async fn handshake_then_report(
     let connected =
         match peer_conn::handshake(&mut stream, ours.handshake, ours.also, outgoing).await {
             Ok((handshake, decoder)) => Some(Connected {
+                outgoing,
                 handshake,
                 stream,
                 decoder,
@@ -262,11 +310,24 @@ pub(super) async fn run(
         }
     }
     let mut rng = sansio::Rng::from_seed(options.seed);
-    let mut swarm = Swarm::new(geometry, have, Config::default(), rng.child())
+    let config = Config {
+        listen_port: listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port()),
+        // BEP 27: a private torrent gets its peers from its trackers only (no peer exchange).
+        private: info.is_private(),
+        ..Config::default()
+    };
+    let mut swarm = Swarm::new(geometry, have, config, rng.child())
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
     swarm.set_piece_layers(info.piece_length(), torrent.piece_layers());
+    if options.sequential {
+        swarm.set_pick_mode(PickMode::Sequential { position: 0 });
+    }
     let (disk_tx, mut disk_rx) = mpsc::channel(1024);
+    let pieces_in_progress_max = swarm.pieces_in_progress_max();
     let mut state = State {
         summary: Summary {
             name: info.name().to_owned(),
@@ -274,8 +335,14 @@ pub(super) async fn run(
             piece_count: geometry.piece_count(),
             ..Summary::default()
         },
+        dial_wanted: false,
         swarm,
-        disk: Disk::new(torrent.clone(), storage.clone(), disk_tx),
+        disk: Disk::new(
+            torrent.clone(),
+            storage.clone(),
+            disk_tx,
+            pieces_in_progress_max,
+        ),
         clock,
         outboxes: BTreeMap::new(),
         book: PeerBook::new(
@@ -309,6 +376,9 @@ pub(super) async fn run(
     tokio::pin!(shutdown);
     loop {
         state.drain();
+        if std::mem::take(&mut state.dial_wanted) {
+            state.dial_more(ours, options.local_ip, &handshakes_tx);
+        }
         let complete = state.swarm.is_complete();
         if complete && !options.seed_after {
             break;
@@ -319,8 +389,12 @@ pub(super) async fn run(
             Some(report) = reports_rx.recv() => {
                 let now = clock.now();
                 match report {
-                    PeerReport::Message(key, message) => {
-                        if state.outboxes.contains_key(&key) {
+                    PeerReport::Messages(key, messages) => {
+                        for message in messages {
+                            // A message may get the peer dropped: ignore the rest of its batch.
+                            if !state.outboxes.contains_key(&key) {
+                                break;
+                            }
                             state.swarm.handle_message(now, PeerKey(key), message);
                         }
                     }
@@ -333,12 +407,17 @@ pub(super) async fn run(
             Some(done) = disk_rx.recv() => {
                 let now = clock.now();
                 match done {
-                    DiskDone::BlockRead(peer, block, data) => state.swarm.handle_block_read(now, PeerKey(peer), block, data),
-                    DiskDone::PieceChecked { index, valid, block_digests: Some(digests) } => {
-                        state.swarm.handle_piece_checked_with_digests(now, index, valid, &digests);
+                    DiskDone::BlocksRead(blocks) => {
+                        for (peer, block, data) in blocks {
+                            state.swarm.handle_block_read(now, PeerKey(peer), block, data);
+                        }
                     }
-                    DiskDone::PieceChecked { index, valid, block_digests: None } => {
-                        state.swarm.handle_piece_checked(now, index, valid);
+                    DiskDone::PieceChecked { index, valid, block_digests, buffer } => {
+                        match block_digests {
+                            Some(digests) => state.swarm.handle_piece_checked_with_digests(now, index, valid, &digests),
+                            None => state.swarm.handle_piece_checked(now, index, valid),
+                        }
+                        state.disk.recycle(buffer);
                     }
                     DiskDone::Failed(why) => return Err(Error::Internal(format!("writing to disk failed: {why}"))),
                 }
@@ -407,4 +486,29 @@ async fn finish(
     summary.bytes_uploaded = progress.bytes_uploaded;
     summary.seconds = clock.now().as_micros() as f64 / 1e6;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replaces_duplicate;
+
+    #[test]
+    fn both_ends_keep_the_same_one_of_two_crossing_connections() {
+        let (a, b) = ([1u8; 20], [2u8; 20]);
+        // Connection 1 is dialled by a, connection 2 by b; each end sees either first.
+        for (x, y) in [(a, b), (b, a)] {
+            // x's view: 1 is outgoing for x when x == a.
+            let x_dialled_1 = x == a;
+            let x_keeps_1_if_1_first = !replaces_duplicate(x, y, x_dialled_1, !x_dialled_1);
+            let x_keeps_1_if_2_first = replaces_duplicate(x, y, !x_dialled_1, x_dialled_1);
+            assert_eq!(x_keeps_1_if_1_first, x_keeps_1_if_2_first);
+            // The connection kept is the one the smaller id (a) dialled: connection 1.
+            assert!(x_keeps_1_if_1_first);
+        }
+        // Two connections the same way: the second is a plain duplicate.
+        for out in [false, true] {
+            assert!(!replaces_duplicate(a, b, out, out));
+            assert!(!replaces_duplicate(b, a, out, out));
+        }
+    }
 }

@@ -89,6 +89,7 @@ pub fn options(ip: IpAddr, out: &Path, peers: Vec<SocketAddr>, seed: u64) -> Opt
         resume_file: Some(out.join(".resume")),
         seed,
         seed_only: false,
+        sequential: false,
     }
 }
 

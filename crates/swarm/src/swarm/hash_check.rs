@@ -114,6 +114,9 @@ impl Swarm {
             });
             if useless {
                 self.set_interest(now, key, false);
+            } else {
+                // The verified piece freed a slot for a new one (see the picker's cap).
+                self.fill_requests(now, key);
             }
         }
         if self.is_complete() {

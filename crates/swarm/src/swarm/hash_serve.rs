@@ -75,6 +75,7 @@ mod tests {
         let info = PeerInfo {
             addr: SocketAddr::from(([127, 0, 0, 2], 6881)),
             reserved: Reserved::FAST,
+            outgoing: false,
         };
         swarm.handle_peer_connected(Timestamp::ZERO, PeerKey(1), info);
         while swarm.poll_action().is_some() {}
