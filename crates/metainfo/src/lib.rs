@@ -9,7 +9,8 @@
 //! - **BEP 27**: the private flag.
 //! - **BEP 47**: pad files and file attributes (`attr`: `p`, `x`, `h`, `l`; `symlink path`).
 //! - **BEP 52**: v2 and hybrid torrents: `file tree`, per-file SHA-256 merkle trees over 16 KiB
-//!   blocks, `piece layers`, the SHA-256 info-hash and its truncated 20-byte form, `btmh` magnets.
+//!   blocks, `piece layers`, the SHA-256 info-hash and its truncated 20-byte form, `btmh` magnets,
+//!   and the merkle proofs of hash requests ([`merkle_proof`]).
 //!
 //! A torrent's identity is the hash of its info dictionary's exact bytes: [`Torrent::from_bytes`]
 //! keeps them ([`Info::info_bytes`]) and [`Torrent::to_bytes`] writes them back verbatim. Every
@@ -31,6 +32,7 @@ mod info;
 mod info_hash;
 mod magnet;
 pub mod merkle;
+pub mod merkle_proof;
 pub mod path;
 mod torrent;
 

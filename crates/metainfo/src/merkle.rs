@@ -18,7 +18,7 @@ pub const BLOCK_SIZE: usize = 16 * 1024;
 pub type Sha256Hash = [u8; 32];
 
 /// SHA-256 of the two children, left then right.
-fn hash_pair(left: &Sha256Hash, right: &Sha256Hash) -> Sha256Hash {
+pub(crate) fn hash_pair(left: &Sha256Hash, right: &Sha256Hash) -> Sha256Hash {
     let mut hasher = Sha256::new();
     hasher.update(left);
     hasher.update(right);

@@ -1,7 +1,8 @@
 //! Interop with libtorrent 2.0 (../shared/peers/lt_peer.py) over TCP on loopback: spore
-//! downloads v1, v2 and hybrid fixtures (single and multi-file) and magnet links from a
-//! libtorrent seeder, and libtorrent downloads from a spore seeder. Results are compared byte
-//! for byte with the fixture content.
+//! downloads v1, v2 and hybrid fixtures (single and multi-file) and magnet links (v2 and hybrid
+//! ones with BEP 52 hash requests for the piece layers) from a libtorrent seeder, and
+//! libtorrent downloads from a spore seeder. Results are compared byte for byte with the
+//! fixture content.
 
 mod swarm_support;
 
@@ -89,19 +90,13 @@ async fn spore_downloads_v1_magnet_from_libtorrent_over_bep9() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hybrid_magnet_fails_with_a_clear_error_until_bep52_hash_requests_exist() {
-    let path = fixture("libtorrent-hybrid-multi.torrent");
-    let seeder = LtPeer::seed(&path, ip(8, 2)).await;
-    let out = tempfile::tempdir().unwrap();
-    let magnet: metainfo::Magnet = fixture_magnet("libtorrent-hybrid-multi.torrent")
-        .parse()
-        .unwrap();
-    let peer = SporePeer::start(
-        Source::Magnet(Box::new(magnet)),
-        options(ip(8, 3), out.path(), vec![seeder.addr], 8),
-    );
-    let error = peer.join_err().await;
-    assert!(error.to_string().contains("BEP 52"), "{error}");
+async fn spore_downloads_hybrid_magnet_from_libtorrent_over_bep52() {
+    spore_magnet_from_libtorrent(8, "libtorrent-hybrid-multi.torrent").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spore_downloads_v2_magnet_from_libtorrent_over_bep52() {
+    spore_magnet_from_libtorrent(36, "libtorrent-v2-single.torrent").await;
 }
 
 async fn libtorrent_from_spore(net: u8, fixture_name: &str, magnet: bool) {
@@ -154,6 +149,11 @@ async fn libtorrent_downloads_v2_single_from_spore() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libtorrent_fetches_metadata_from_spore_by_magnet() {
     libtorrent_from_spore(12, "libtorrent-v1-multi.torrent", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libtorrent_fetches_v2_metadata_and_piece_layers_from_spore_by_magnet() {
+    libtorrent_from_spore(37, "libtorrent-v2-multi.torrent", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,12 @@
 //! One torrent's swarm logic, sans-IO (BEP 3, with BEP 6 fast, BEP 9 metadata, BEP 10
-//! extensions, BEP 11 peer exchange, off for BEP 27 private torrents).
+//! extensions, BEP 11 peer exchange, off for BEP 27 private torrents, and BEP 52 hash requests).
 //!
 //! [`Swarm`] is fed peer connections, decoded peer messages, disk completions and timeouts, and
 //! answers with [`Action`]s (messages to send, blocks to read, write and verify, peers to drop)
 //! and [`Event`]s. It holds the [`PiecePicker`], the [`Choker`] and each peer's request pipeline.
-//! [`MetadataFetch`] fetches the info dictionary of a magnet link (BEP 9) before a swarm exists.
+//! [`MetadataFetch`] fetches the info dictionary of a magnet link (BEP 9) before a swarm exists,
+//! and [`PieceLayerFetch`] then fetches the v2 piece layers it lacks with BEP 52 hash requests;
+//! the [`Swarm`] answers such requests from the torrent's piece layers.
 //!
 //! Rule for drivers: after every `handle_*` call, drain [`Swarm::poll_action`] and
 //! [`Swarm::poll_event`] until they return `None`, and call [`Swarm::handle_timeout`] at
@@ -14,6 +16,7 @@ mod bitfield;
 pub mod choker;
 mod metadata_fetch;
 mod peer;
+mod piece_layer_fetch;
 pub mod piece_picker;
 mod rate;
 mod swarm;
@@ -21,6 +24,7 @@ mod swarm;
 pub use bitfield::Bitfield;
 pub use choker::Choker;
 pub use metadata_fetch::{MetadataFetch, METADATA_BYTES_MAX};
+pub use piece_layer_fetch::{PieceLayerFetch, HASH_REQUESTS_PER_PEER_MAX, HASH_REQUEST_TIMEOUT};
 pub use piece_picker::{Geometry, PickMode, PiecePicker};
 pub use rate::RateMeter;
 pub use swarm::{

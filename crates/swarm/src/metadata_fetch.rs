@@ -2,13 +2,14 @@
 //!
 //! Peers advertise `ut_metadata` and `metadata_size` in their extended handshake. The fetch asks
 //! each such peer for missing 16 KiB pieces (one outstanding per peer), assembles them, and checks
-//! the SHA-1 of the whole against the v1 info-hash; on mismatch it starts over without the peers
-//! that sent it.
+//! the SHA-1 of the whole against the v1 info-hash (the SHA-256 against the v2 info-hash for a
+//! v2-only magnet, BEP 52); on mismatch it starts over without the peers that sent it.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 use wire::{ExtendedHandshake, Message, MetadataMessage, METADATA_PIECE_LEN};
 
 use crate::swarm::UT_METADATA_ID;
@@ -20,7 +21,7 @@ pub const METADATA_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// State of a metadata download.
 #[derive(Debug)]
 pub struct MetadataFetch {
-    info_hash: [u8; 20],
+    info_hash: ExpectedHash,
     size: Option<usize>,
     pieces: Vec<Option<Vec<u8>>>,
     /// Peers that can serve metadata: their `ut_metadata` id and the piece asked of them.
@@ -30,9 +31,25 @@ pub struct MetadataFetch {
     outbox: Vec<(PeerKey, Message<'static>)>,
 }
 
+/// The info-hash the assembled dictionary must have.
+#[derive(Clone, Copy, Debug)]
+enum ExpectedHash {
+    V1([u8; 20]),
+    V2([u8; 32]),
+}
+
 impl MetadataFetch {
     /// A fetch for the torrent with this v1 info-hash.
     pub fn new(info_hash: [u8; 20]) -> MetadataFetch {
+        MetadataFetch::expecting(ExpectedHash::V1(info_hash))
+    }
+
+    /// A fetch for a v2-only torrent with this (full, 32-byte) v2 info-hash.
+    pub fn new_v2(info_hash: [u8; 32]) -> MetadataFetch {
+        MetadataFetch::expecting(ExpectedHash::V2(info_hash))
+    }
+
+    fn expecting(info_hash: ExpectedHash) -> MetadataFetch {
         MetadataFetch {
             info_hash,
             size: None,
@@ -121,7 +138,11 @@ impl MetadataFetch {
             return None;
         }
         let info: Vec<u8> = self.pieces.iter().flatten().flatten().copied().collect();
-        if Sha1::digest(&info).as_slice() == self.info_hash {
+        let matches = match self.info_hash {
+            ExpectedHash::V1(hash) => Sha1::digest(&info).as_slice() == hash,
+            ExpectedHash::V2(hash) => Sha256::digest(&info).as_slice() == hash,
+        };
+        if matches {
             return Some(info);
         }
         for peer in std::mem::take(&mut self.contributors) {
@@ -216,6 +237,17 @@ mod tests {
         assert_eq!(serve(&mut fetch, &info, true), None);
         fetch.handle_handshake(PeerKey(1), &handshake(100));
         fetch.handle_handshake(PeerKey(2), &handshake(100));
+        assert_eq!(serve(&mut fetch, &info, false), Some(info));
+    }
+
+    #[test]
+    fn v2_metadata_is_checked_with_sha256() {
+        let info = vec![3u8; 300];
+        let hash: [u8; 32] = Sha256::digest(&info).into();
+        let mut fetch = MetadataFetch::new_v2(hash);
+        fetch.handle_handshake(PeerKey(1), &handshake(300));
+        assert_eq!(serve(&mut fetch, &info, true), None);
+        fetch.handle_handshake(PeerKey(2), &handshake(300));
         assert_eq!(serve(&mut fetch, &info, false), Some(info));
     }
 

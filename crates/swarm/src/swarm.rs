@@ -14,6 +14,7 @@
 
 mod extension;
 mod hash_check;
+mod hash_serve;
 mod pex;
 
 use std::borrow::Cow;
@@ -21,6 +22,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use metainfo::merkle_proof::PieceTree;
+use metainfo::Sha256Hash;
 use sansio::{Rng, Timestamp};
 use wire::{BlockRequest, Message, Reserved, BLOCK_LEN};
 
@@ -208,6 +211,8 @@ pub struct Swarm {
     /// Blocks of failed pieces with more than one sender: (block slot, sender, digest).
     suspect_blocks: BTreeMap<u32, Vec<SuspectBlock>>,
     metadata: Option<Vec<u8>>,
+    /// Trees over the piece layers, by `pieces root`, for answering hash requests (BEP 52).
+    piece_trees: BTreeMap<Sha256Hash, PieceTree>,
     rng: Rng,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
@@ -243,6 +248,7 @@ impl Swarm {
             banned: BTreeSet::new(),
             suspect_blocks: BTreeMap::new(),
             metadata: None,
+            piece_trees: BTreeMap::new(),
             rng,
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -487,8 +493,8 @@ impl Swarm {
             }
             Message::Extended { id, payload } => self.on_extended(now, key, id, &payload),
             Message::HashRequest(request) => {
-                // Merkle layers are not served yet: say so rather than stay silent.
-                self.send(now, key, Message::HashReject(request));
+                let reply = self.answer_hash_request(request);
+                self.send(now, key, reply);
                 Ok(())
             }
         };

@@ -130,6 +130,8 @@ pub struct Summary {
     pub peers_banned: Vec<IpAddr>,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
+    /// Hash requests (BEP 52) answered with hashes.
+    pub hash_requests_served: u32,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -154,6 +156,13 @@ pub enum Error {
     /// No peer delivered valid metadata in time.
     #[error("no peer sent the metadata for this magnet link within {0:?}; add peers with --peer")]
     MetadataTimeout(Duration),
+    /// No peer delivered the v2 piece layers (BEP 52 hash requests) in time.
+    #[error(
+        "no peer sent the piece layers of this v2 torrent within {0:?}: the connected peers \
+         do not answer BEP 52 hash requests (or send hashes that fail their proof); add peers \
+         that seed it with --peer, or use the .torrent file"
+    )]
+    PieceLayersTimeout(Duration),
     /// Seeding data that does not match the torrent.
     #[error("the data does not match the torrent: {valid} of {pieces} pieces check out")]
     DataMismatch {
@@ -191,7 +200,7 @@ pub(crate) fn peer_id(seed: u64) -> [u8; 20] {
 /// sender is gone.
 pub async fn run(
     source: Source,
-    options: Options,
+    mut options: Options,
     status: watch::Sender<Status>,
     mut discovered: mpsc::Receiver<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -219,7 +228,11 @@ pub async fn run(
         Source::Magnet(magnet) => {
             status.send_modify(|s| s.phase = Phase::FetchingMetadata);
             tokio::select! {
-                fetched = metadata::fetch(&magnet, &options, &mut discovered) => Arc::new(fetched?),
+                fetched = metadata::fetch(&magnet, &options, &mut discovered, clock) => {
+                    let (torrent, peers) = fetched?;
+                    options.peers = peers;
+                    Arc::new(torrent)
+                }
                 () = &mut shutdown => {
                     return Ok(Summary {
                         name: magnet.display_name.clone().unwrap_or_default(),

@@ -42,11 +42,13 @@ pub enum PeerReport {
 }
 
 /// Exchanges handshakes on a fresh connection. Outgoing connections send first; incoming ones
-/// check the info-hash before answering. Returns the peer's handshake and the decoder holding
-/// any bytes that came after it.
+/// check the info-hash before answering, and accept `also` too (a hybrid torrent's truncated v2
+/// id, BEP 52), answering with the id the peer named. Returns the peer's handshake and the
+/// decoder holding any bytes that came after it.
 pub async fn handshake(
     stream: &mut Box<dyn PeerStreamBox>,
-    ours: Handshake,
+    mut ours: Handshake,
+    also: Option<[u8; 20]>,
     outgoing: bool,
 ) -> std::io::Result<(Handshake, Decoder)> {
     let invalid =
@@ -73,10 +75,11 @@ pub async fn handshake(
     })
     .await
     .map_err(|_| invalid("handshake timed out"))??;
-    if theirs.info_hash != ours.info_hash {
+    if theirs.info_hash != ours.info_hash && (outgoing || Some(theirs.info_hash) != also) {
         return Err(invalid("handshake for another torrent"));
     }
     if !outgoing {
+        ours.info_hash = theirs.info_hash;
         stream.write_all(&ours.to_bytes()).await?;
     }
     Ok((theirs, decoder))

@@ -12,7 +12,7 @@ use ::swarm::{Action, Bitfield, Config, Event, Geometry, PeerInfo, PeerKey, Pick
 use metainfo::Torrent;
 use storage::Storage;
 use tokio::sync::{mpsc, watch};
-use wire::{Decoder, Handshake};
+use wire::{Decoder, Handshake, Message};
 
 use super::block_pool;
 use super::disk::{self, Disk, DiskDone};
@@ -75,6 +75,9 @@ impl State {
                     let Some(outbox) = self.outboxes.get(&peer.0) else {
                         continue;
                     };
+                    if matches!(message, Message::Hashes { .. }) {
+                        self.summary.hash_requests_served += 1;
+                    }
                     // A block's data travels apart from its head: no copy on the way out.
                     let (head, data) = message.into_frames();
                     let queued = outbox.sender.try_send(head).is_ok()
@@ -195,7 +198,7 @@ impl State {
     /// Dials known peers while there is room for more connections.
     fn dial_more(
         &mut self,
-        ours: Handshake,
+        ours: OurIds,
         local_ip: Option<IpAddr>,
         done: &mpsc::Sender<HandshakeDone>,
     ) {
@@ -231,6 +234,13 @@ impl State {
     }
 }
 
+/// Our handshake, and the other id incoming peers may name (a hybrid torrent's v2 id).
+#[derive(Clone, Copy)]
+struct OurIds {
+    handshake: Handshake,
+    also: Option<[u8; 20]>,
+}
+
 /// Whether a new connection to a peer we are already connected to replaces the old one: only
 /// when they go opposite ways and the new one was dialled by the peer with the smaller id.
 /// Both ends reach the same verdict on the same pair, whatever order the two arrive in.
@@ -241,22 +251,23 @@ fn replaces_duplicate(our_id: [u8; 20], their_id: [u8; 20], old_out: bool, new_o
 async fn handshake_then_report(
     mut stream: Box<dyn PeerStreamBox>,
     addr: SocketAddr,
-    ours: Handshake,
+    ours: OurIds,
     outgoing: bool,
     done: mpsc::Sender<HandshakeDone>,
 ) {
-    let connected = match peer_conn::handshake(&mut stream, ours, outgoing).await {
-        Ok((handshake, decoder)) => Some(Connected {
-            outgoing,
-            handshake,
-            stream,
-            decoder,
-        }),
-        Err(error) => {
-            tracing::debug!(%addr, %error, "handshake failed");
-            None
-        }
-    };
+    let connected =
+        match peer_conn::handshake(&mut stream, ours.handshake, ours.also, outgoing).await {
+            Ok((handshake, decoder)) => Some(Connected {
+                outgoing,
+                handshake,
+                stream,
+                decoder,
+            }),
+            Err(error) => {
+                tracing::debug!(%addr, %error, "handshake failed");
+                None
+            }
+        };
     let _ = done
         .send(HandshakeDone {
             addr,
@@ -311,6 +322,7 @@ pub(super) async fn run(
     let mut swarm = Swarm::new(geometry, have, config, rng.child())
         .map_err(|e| Error::Internal(e.to_string()))?;
     swarm.set_metadata(info.info_bytes().to_vec());
+    swarm.set_piece_layers(info.piece_length(), torrent.piece_layers());
     if options.sequential {
         swarm.set_pick_mode(PickMode::Sequential { position: 0 });
     }
@@ -341,10 +353,17 @@ pub(super) async fn run(
     for &addr in &options.peers {
         state.book.add_configured(addr);
     }
-    let ours = Handshake {
-        reserved: peer_conn::our_reserved(),
-        info_hash: info.info_hashes().wire_id(),
-        peer_id: peer_id(options.seed ^ 0x5eed),
+    let info_hashes = info.info_hashes();
+    let ours = OurIds {
+        handshake: Handshake {
+            reserved: peer_conn::our_reserved(),
+            info_hash: info_hashes.wire_id(),
+            peer_id: peer_id(options.seed ^ 0x5eed),
+        },
+        also: info_hashes
+            .v2
+            .map(|v2| v2.truncated())
+            .filter(|id| *id != info_hashes.wire_id()),
     };
     let (reports_tx, mut reports_rx) = mpsc::channel::<PeerReport>(REPORTS_LEN_MAX);
     let (handshakes_tx, mut handshakes_rx) = mpsc::channel::<HandshakeDone>(PENDING_HANDSHAKES_MAX);
@@ -408,7 +427,7 @@ pub(super) async fn run(
                     state.book.dial_ended(done.addr);
                 }
                 if let Some(conn) = done.connected {
-                    state.admit(done.addr, conn, ours.peer_id, geometry.piece_count(), &mut next_key, &reports_tx);
+                    state.admit(done.addr, conn, ours.handshake.peer_id, geometry.piece_count(), &mut next_key, &reports_tx);
                 }
             }
             accepted = async { listener.as_ref().expect("guarded by the condition").accept().await }, if listener.is_some() => {

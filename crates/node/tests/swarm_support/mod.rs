@@ -61,12 +61,17 @@ pub fn free_port(ip: IpAddr) -> SocketAddr {
 
 /// Asserts that every non-pad file of the torrent under `dir` equals the fixture content.
 pub fn assert_same_content(torrent: &metainfo::Torrent, dir: &Path) {
+    assert_same_content_as(torrent, dir, &content_dir());
+}
+
+/// Asserts that every non-pad file of the torrent under `dir` equals the one under `source`.
+pub fn assert_same_content_as(torrent: &metainfo::Torrent, dir: &Path, source: &Path) {
     let layout = storage::Layout::from_info(&torrent.info).unwrap();
     let mut files = 0;
     for file in layout.files().iter().filter(|f| !f.pad) {
         let got = std::fs::read(dir.join(&file.path))
             .unwrap_or_else(|e| panic!("{}: {e}", file.path.display()));
-        let want = std::fs::read(content_dir().join(&file.path)).unwrap();
+        let want = std::fs::read(source.join(&file.path)).unwrap();
         assert!(got == want, "{} differs", file.path.display());
         files += 1;
     }
@@ -121,7 +126,17 @@ impl SporePeer {
 
     /// Seeds `torrent` from the fixture content at `ip`, and waits until it serves.
     pub async fn seed(torrent: &Path, ip: IpAddr, peers: Vec<SocketAddr>) -> SporePeer {
-        let mut options = options(ip, &content_dir(), peers, 1);
+        SporePeer::seed_in(torrent, &content_dir(), ip, peers).await
+    }
+
+    /// Seeds `torrent` from the content under `data`, at `ip`, and waits until it serves.
+    pub async fn seed_in(
+        torrent: &Path,
+        data: &Path,
+        ip: IpAddr,
+        peers: Vec<SocketAddr>,
+    ) -> SporePeer {
+        let mut options = options(ip, data, peers, 1);
         options.seed_after = true;
         options.seed_only = true;
         options.resume_file = None;
@@ -218,16 +233,15 @@ impl LtPeer {
 
     /// Seeds the fixture `torrent` at `ip`; returns once it reports that it runs.
     pub async fn seed(torrent: &Path, ip: IpAddr) -> LtPeer {
+        LtPeer::seed_in(torrent, &content_dir(), ip).await
+    }
+
+    /// Seeds `torrent` from the content under `data`, at `ip`; returns once it runs.
+    pub async fn seed_in(torrent: &Path, data: &Path, ip: IpAddr) -> LtPeer {
         let addr = free_port(ip);
-        let mut child = Self::command(
-            "seed",
-            &torrent.to_string_lossy(),
-            &content_dir(),
-            addr,
-            &[],
-        )
-        .spawn()
-        .expect("python3 with libtorrent (run ../shared/peers/install.sh)");
+        let mut child = Self::command("seed", &torrent.to_string_lossy(), data, addr, &[])
+            .spawn()
+            .expect("python3 with libtorrent (run ../shared/peers/install.sh)");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(DOWNLOAD_TIMEOUT, lines.next_line())
