@@ -251,6 +251,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         seed: seed_from_clock(),
         seed_only: false,
         sequential: args.sequential,
+        metadata_timeout: node::swarm::METADATA_TIMEOUT_DEFAULT,
     };
     let summary = drive(source, options, out, args.seed_after, &args.peers.dht)?;
     report(&summary, out);

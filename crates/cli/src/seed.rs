@@ -67,6 +67,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         seed: seed_from_clock(),
         seed_only: true,
         sequential: false,
+        metadata_timeout: node::swarm::METADATA_TIMEOUT_DEFAULT,
     };
     let summary = drive(source, options, out, true, &args.peers.dht).context("cannot seed")?;
     report(&summary, out);

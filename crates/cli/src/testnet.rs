@@ -172,6 +172,7 @@ async fn start_peer(
         seed,
         seed_only,
         sequential: false,
+        metadata_timeout: node::swarm::METADATA_TIMEOUT_DEFAULT,
     };
     let (status_tx, status) = watch::channel(Status::default());
     let (discovered_tx, discovered) = mpsc::channel(DISCOVERED_QUEUE_MAX);

@@ -51,6 +51,7 @@ fn options(ip: IpAddr, dir: &std::path::Path, peers: Vec<SocketAddr>, seed_only:
         seed: u64::from(seed_only),
         seed_only,
         sequential: false,
+        metadata_timeout: node::swarm::METADATA_TIMEOUT_DEFAULT,
     }
 }
 

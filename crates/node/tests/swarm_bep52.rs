@@ -354,10 +354,10 @@ async fn a_v2_magnet_whose_peers_reject_hash_requests_fails_with_a_clear_error()
     let generated = Generated::new(MetaVersion::V2);
     let seeder = LyingSeeder::start(&generated.torrent, ip(41, 4), HashAnswers::Rejected).await;
     let out = tempfile::tempdir().unwrap();
-    let peer = SporePeer::start(
-        Source::Magnet(Box::new(generated.magnet())),
-        options(ip(41, 3), out.path(), vec![seeder.addr], 41),
-    );
+    let mut options = options(ip(41, 3), out.path(), vec![seeder.addr], 41);
+    // Nothing will answer: a short limit keeps the test short.
+    options.metadata_timeout = std::time::Duration::from_secs(5);
+    let peer = SporePeer::start(Source::Magnet(Box::new(generated.magnet())), options);
     // After the metadata, the piece layers wait for an answer until the fetch's time limit.
     let error = peer.join_err().await;
     assert!(

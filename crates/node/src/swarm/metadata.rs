@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use ::swarm::{MetadataFetch, PeerKey, PieceLayerFetch};
 use metainfo::{Info, InfoHashes, Magnet, Torrent};
@@ -15,9 +14,6 @@ use super::peer_conn::{self, PeerReport, OUTBOX_LEN_MAX};
 use super::transport::Transport;
 use super::{peer_id, Error, Options};
 use crate::clock::Clock;
-
-/// How long to wait for the metadata, and then again for the piece layers.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Most peers dialled for the metadata.
 const METADATA_PEERS_MAX: usize = 64;
@@ -69,7 +65,7 @@ pub async fn fetch(
     let mut next_key = 0u64;
     let mut discovery_open = true;
     let mut redial = tokio::time::interval(REDIAL_INTERVAL);
-    let deadline = tokio::time::sleep(METADATA_TIMEOUT);
+    let deadline = tokio::time::sleep(options.metadata_timeout);
     tokio::pin!(deadline);
     loop {
         if let Stage::Layers(info, layers) = &stage {
@@ -89,8 +85,8 @@ pub async fn fetch(
             // dial task registers it before it starts reading): take dials first.
             biased;
             () = &mut deadline => return Err(match stage {
-                Stage::Metadata(_) => Error::MetadataTimeout(METADATA_TIMEOUT),
-                Stage::Layers(..) => Error::PieceLayersTimeout(METADATA_TIMEOUT),
+                Stage::Metadata(_) => Error::MetadataTimeout(options.metadata_timeout),
+                Stage::Layers(..) => Error::PieceLayersTimeout(options.metadata_timeout),
             }),
             Some(dialled) = dials_rx.recv() => {
                 book.dial_ended(dialled.addr);
@@ -148,7 +144,7 @@ pub async fn fetch(
                         }
                     }
                     stage = Stage::Layers(Box::new(info), layers);
-                    deadline.as_mut().reset(clock.instant(now + METADATA_TIMEOUT));
+                    deadline.as_mut().reset(clock.instant(now + options.metadata_timeout));
                 }
             }
             () = async { tokio::time::sleep_until(wake.expect("guarded by the condition")).await }, if wake.is_some() => {

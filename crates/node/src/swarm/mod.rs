@@ -61,7 +61,13 @@ pub struct Options {
     /// Streaming: fetch pieces in order from the first one missing (for playback while
     /// downloading) rather than rarest first. Costs the swarm some diversity; off by default.
     pub sequential: bool,
+    /// For a magnet link: how long to wait for the metadata, and then again for the piece
+    /// layers ([`METADATA_TIMEOUT_DEFAULT`] unless a caller knows better).
+    pub metadata_timeout: Duration,
 }
+
+/// The usual wait for a magnet link's metadata (and for its piece layers).
+pub const METADATA_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
 
 /// Where the run is: for a progress display, and for announcers (tracker, DHT) that feed
 /// peers back through the `discovered` channel of [`run`].

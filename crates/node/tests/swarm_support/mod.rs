@@ -90,6 +90,7 @@ pub fn options(ip: IpAddr, out: &Path, peers: Vec<SocketAddr>, seed: u64) -> Opt
         seed,
         seed_only: false,
         sequential: false,
+        metadata_timeout: node::swarm::METADATA_TIMEOUT_DEFAULT,
     }
 }
 
