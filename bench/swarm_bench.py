@@ -2,7 +2,7 @@
 """Swarm throughput on loopback: every seeder -> downloader pair among spore, libtorrent and aria2.
 
 Usage: bench/swarm_bench.py [--size-mib 1024] [--spore target/release/spore] [--timeout 240]
-                            [--only spore,libtorrent] [--json results.json]
+                            [--only spore,libtorrent] [--rounds 3] [--json results.json]
 
 Writes one file of pseudo-random bytes (in a temporary directory, removed afterwards), makes a v1
 torrent of it with `spore create` (1 MiB pieces) announcing to Debian's opentracker on loopback,
@@ -12,7 +12,8 @@ tracker lists them, and times one downloader from start to exit. Peers find each
 through the tracker (aria2 cannot be given a peer address). Every peer has its own 127.0.0.x
 address, TCP only, DHT and local discovery off. Prints a Markdown table: MiB/s over the
 downloader's whole run, its CPU seconds per GiB (wait4's rusage) and peak RSS (VmHWM), and the
-ratios to libtorrent -> libtorrent. A pair that fails or times out is reported as such.
+ratios to libtorrent -> libtorrent; with --rounds N, the median of N interleaved rounds. A pair
+that fails or times out is reported as such.
 Needs ../shared/peers/install.sh (libtorrent, aria2, opentracker) and a release build of spore.
 """
 import argparse
@@ -246,6 +247,19 @@ def label(r):
     return f"{left} → {r['downloader']}"
 
 
+def median_result(results):
+    """One pair's runs folded into one: the median of each figure over the runs that worked
+    (any failure is reported instead)."""
+    ok = [r for r in results if r["status"] == "ok"]
+    if len(ok) < len(results):
+        return next(r for r in results if r["status"] != "ok")
+    folded = dict(ok[0])
+    for key in ("seconds", "mib_s", "cpu_s_per_gib", "rss_mb"):
+        values = sorted(r[key] for r in ok)
+        folded[key] = values[len(values) // 2]
+    return folded
+
+
 def table(results):
     base = next((r for r in results if r["seeders"] == ["libtorrent"]
                  and r["downloader"] == "libtorrent" and r["status"] == "ok"), None)
@@ -270,6 +284,9 @@ def main():
     ap.add_argument("--timeout", type=int, default=240, help="seconds for one download")
     ap.add_argument("--only", default=",".join(KINDS),
                     help="comma-separated kinds to include (spore, libtorrent, aria2)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the whole matrix this many times, interleaved, and report medians "
+                         "(CPU time on a shared VM varies from run to run)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     kinds = [k for k in args.only.split(",") if k in KINDS]
@@ -293,12 +310,14 @@ def main():
         if "spore" in kinds and "libtorrent" in kinds:
             four = ["spore", "spore", "libtorrent", "libtorrent"]
             runs += [(four, "spore"), (four, "libtorrent")]
-        results = []
-        for n, (seeders, downloader) in enumerate(runs):
-            r = run_pair(args, work, torrent, data_dir, payload, seeders, downloader, tracker,
-                         ip_base=10 + n)
-            print(f"{label(r)}: {r}", file=sys.stderr, flush=True)
-            results.append(r)
+        rounds = [[] for _ in runs]
+        for round_no in range(args.rounds):
+            for n, (seeders, downloader) in enumerate(runs):
+                r = run_pair(args, work, torrent, data_dir, payload, seeders, downloader, tracker,
+                             ip_base=10 + n)
+                print(f"round {round_no + 1}, {label(r)}: {r}", file=sys.stderr, flush=True)
+                rounds[n].append(r)
+        results = [median_result(rs) for rs in rounds]
     print(table(results))
     if args.json:
         with open(args.json, "w") as f:
