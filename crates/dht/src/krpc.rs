@@ -13,7 +13,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use bencode::{Dict, Limits, Owned, Value};
+use bencode::{Dict, Limits, Value};
 
 use crate::node_id::NodeId;
 
@@ -282,36 +282,136 @@ impl Message {
 
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut root = Owned::dict().with("t", self.transaction_id.clone());
-        if let Some(v) = &self.version {
-            root.insert("v", v.clone());
-        }
-        if let Some(ip) = self.requester_ip {
-            root.insert("ip", encode_compact_addr(ip));
-        }
-        if self.read_only {
-            root.insert("ro", 1i64);
-        }
+        let mut out = Vec::with_capacity(self.encoded_len_estimate());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the canonical encoding to `out`: written straight into the buffer, keys in
+    /// sorted order, no intermediate tree (every datagram a node sends goes through here).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let mut root = DictWriter::open(out);
         match &self.body {
             Body::Query(q) => {
-                root.insert("y", "q");
-                let (name, args) = encode_query(q);
-                root.insert("q", name);
-                root.insert("a", args);
+                encode_query_args(q, root.key("a"));
             }
-            Body::Response(r) => {
-                root.insert("y", "r");
-                root.insert("r", encode_response(r));
-            }
+            Body::Response(_) => {}
             Body::Error(e) => {
-                root.insert("y", "e");
-                root.insert(
-                    "e",
-                    vec![Owned::Int(e.code), Owned::from(e.message.as_str())],
-                );
+                let out = root.key("e");
+                out.push(b'l');
+                bencode::encode_int(e.code, out);
+                bencode::encode_bytes(e.message.as_bytes(), out);
+                out.push(b'e');
             }
         }
-        root.to_bytes()
+        if let Some(ip) = self.requester_ip {
+            let mut compact = [0u8; 18];
+            let len = write_compact_addr(ip, &mut compact);
+            root.bytes("ip", &compact[..len]);
+        }
+        if let Body::Query(q) = &self.body {
+            root.bytes("q", q.method.name());
+        }
+        if let Body::Response(r) = &self.body {
+            encode_response(r, root.key("r"));
+        }
+        if self.read_only {
+            root.int("ro", 1);
+        }
+        root.bytes("t", &self.transaction_id);
+        if let Some(v) = &self.version {
+            root.bytes("v", v);
+        }
+        let kind: &[u8] = match self.body {
+            Body::Query(_) => b"q",
+            Body::Response(_) => b"r",
+            Body::Error(_) => b"e",
+        };
+        root.bytes("y", kind);
+        root.close();
+    }
+
+    /// Enough bytes for the encoding in all but unusual cases (one allocation per datagram).
+    fn encoded_len_estimate(&self) -> usize {
+        let variable = match &self.body {
+            Body::Query(q) => match &q.method {
+                Method::Put(put) => put.value.len() + put.token.len() + 160,
+                Method::AnnouncePeer { token, .. } => token.len() + 64,
+                _ => 64,
+            },
+            Body::Response(r) => {
+                r.nodes.len() * 26
+                    + r.nodes6.len() * 38
+                    + r.values.len() * 21
+                    + r.value.as_ref().map_or(0, Vec::len)
+                    + r.samples.as_ref().map_or(0, |s| s.len() * 20)
+                    + 160
+            }
+            Body::Error(e) => e.message.len() + 16,
+        };
+        96 + self.transaction_id.len() + variable
+    }
+}
+
+impl Method {
+    /// The method's name on the wire (`q`).
+    pub fn name(&self) -> &[u8] {
+        match self {
+            Method::Ping => b"ping",
+            Method::FindNode { .. } => b"find_node",
+            Method::GetPeers { .. } => b"get_peers",
+            Method::AnnouncePeer { .. } => b"announce_peer",
+            Method::Get { .. } => b"get",
+            Method::Put(_) => b"put",
+            Method::SampleInfohashes { .. } => b"sample_infohashes",
+            Method::Unknown { name, .. } => name,
+        }
+    }
+}
+
+/// Writes one bencoded dictionary entry by entry. Keys must come in strictly increasing order
+/// (canonical bencode); the writer checks that in debug builds and tests.
+struct DictWriter<'a> {
+    out: &'a mut Vec<u8>,
+    last_key: &'static [u8],
+}
+
+impl<'a> DictWriter<'a> {
+    fn open(out: &'a mut Vec<u8>) -> DictWriter<'a> {
+        out.push(b'd');
+        DictWriter { out, last_key: b"" }
+    }
+
+    /// Writes `key` and hands back the buffer for its value.
+    fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        debug_assert!(
+            self.last_key.is_empty() || self.last_key < key.as_bytes(),
+            "key {key} after {:?}",
+            self.last_key
+        );
+        self.last_key = key.as_bytes();
+        bencode::encode_bytes(key.as_bytes(), self.out);
+        self.out
+    }
+
+    fn bytes(&mut self, key: &'static str, value: &[u8]) {
+        bencode::encode_bytes(value, self.key(key));
+    }
+
+    fn int(&mut self, key: &'static str, value: i64) {
+        bencode::encode_int(value, self.key(key));
+    }
+
+    fn raw(&mut self, key: &'static str, encoded: &[u8]) {
+        self.key(key).extend_from_slice(encoded);
+    }
+
+    fn id(&mut self, key: &'static str, id: &NodeId) {
+        self.bytes(key, &id.0);
+    }
+
+    fn close(self) {
+        self.out.push(b'e');
     }
 }
 
@@ -455,133 +555,151 @@ fn decode_error(dict: &Dict<'_>) -> Result<ErrorReply, &'static str> {
     Ok(ErrorReply { code, message })
 }
 
-fn encode_query(q: &Query) -> (Vec<u8>, Owned) {
-    let mut args = Owned::dict().with("id", q.id.0.to_vec());
-    let mut want = Vec::new();
-    if q.want.v4 {
-        want.push(Owned::from("n4"));
-    }
-    if q.want.v6 {
-        want.push(Owned::from("n6"));
-    }
-    if !want.is_empty() {
-        args.insert("want", want);
-    }
-    let name = match &q.method {
-        Method::Ping => "ping",
-        Method::FindNode { target } => {
-            args.insert("target", target.0.to_vec());
-            "find_node"
+fn encode_query_args(q: &Query, out: &mut Vec<u8>) {
+    let mut args = DictWriter::open(out);
+    let (target, info_hash) = match &q.method {
+        Method::FindNode { target }
+        | Method::Get { target, .. }
+        | Method::SampleInfohashes { target } => (Some(target), None),
+        Method::Unknown { target, .. } => (target.as_ref(), None),
+        Method::GetPeers { info_hash } | Method::AnnouncePeer { info_hash, .. } => {
+            (None, Some(info_hash))
         }
-        Method::GetPeers { info_hash } => {
-            args.insert("info_hash", info_hash.0.to_vec());
-            "get_peers"
-        }
-        Method::AnnouncePeer {
-            info_hash,
-            port,
-            implied_port,
-            token,
-        } => {
-            args.insert("info_hash", info_hash.0.to_vec());
-            args.insert("port", i64::from(*port));
-            args.insert("token", token.clone());
-            if *implied_port {
-                args.insert("implied_port", 1i64);
-            }
-            "announce_peer"
-        }
-        Method::Get { target, seq } => {
-            args.insert("target", target.0.to_vec());
-            if let Some(seq) = seq {
-                args.insert("seq", *seq);
-            }
-            "get"
-        }
-        Method::Put(put) => {
-            args.insert("token", put.token.clone());
-            args.insert("v", Owned::Raw(put.value.clone()));
-            if let Some(m) = &put.mutable {
-                args.insert("k", m.key.to_vec());
-                args.insert("sig", m.signature.to_vec());
-                args.insert("seq", m.seq);
-                if !m.salt.is_empty() {
-                    args.insert("salt", m.salt.clone());
-                }
-                if let Some(cas) = m.cas {
-                    args.insert("cas", cas);
-                }
-            }
-            "put"
-        }
-        Method::SampleInfohashes { target } => {
-            args.insert("target", target.0.to_vec());
-            "sample_infohashes"
-        }
-        Method::Unknown { name, target } => {
-            if let Some(target) = target {
-                args.insert("target", target.0.to_vec());
-            }
-            return (name.clone(), args);
-        }
+        Method::Ping | Method::Put(_) => (None, None),
     };
-    (name.as_bytes().to_vec(), args)
+    let put = match &q.method {
+        Method::Put(put) => Some(put),
+        _ => None,
+    };
+    let mutable = put.and_then(|p| p.mutable.as_ref());
+    if let Some(cas) = mutable.and_then(|m| m.cas) {
+        args.int("cas", cas);
+    }
+    args.id("id", &q.id);
+    if let Method::AnnouncePeer {
+        implied_port: true, ..
+    } = q.method
+    {
+        args.int("implied_port", 1);
+    }
+    if let Some(info_hash) = info_hash {
+        args.id("info_hash", info_hash);
+    }
+    if let Some(m) = mutable {
+        args.bytes("k", &m.key);
+    }
+    if let Method::AnnouncePeer { port, .. } = q.method {
+        args.int("port", i64::from(port));
+    }
+    if let Some(m) = mutable.filter(|m| !m.salt.is_empty()) {
+        args.bytes("salt", &m.salt);
+    }
+    let seq = match &q.method {
+        Method::Get { seq, .. } => *seq,
+        _ => mutable.map(|m| m.seq),
+    };
+    if let Some(seq) = seq {
+        args.int("seq", seq);
+    }
+    if let Some(m) = mutable {
+        args.bytes("sig", &m.signature);
+    }
+    if let Some(target) = target {
+        args.id("target", target);
+    }
+    match &q.method {
+        Method::AnnouncePeer { token, .. } => args.bytes("token", token),
+        Method::Put(put) => args.bytes("token", &put.token),
+        _ => {}
+    }
+    if let Some(put) = put {
+        args.raw("v", &put.value);
+    }
+    if q.want.v4 || q.want.v6 {
+        let out = args.key("want");
+        out.push(b'l');
+        if q.want.v4 {
+            bencode::encode_bytes(b"n4", out);
+        }
+        if q.want.v6 {
+            bencode::encode_bytes(b"n6", out);
+        }
+        out.push(b'e');
+    }
+    args.close();
 }
 
-fn encode_response(r: &Response) -> Owned {
-    let mut out = Owned::dict().with("id", r.id.0.to_vec());
-    if !r.nodes.is_empty() {
-        out.insert("nodes", encode_compact_nodes(&r.nodes));
-    }
-    if !r.nodes6.is_empty() {
-        out.insert("nodes6", encode_compact_nodes(&r.nodes6));
-    }
-    if !r.values.is_empty() {
-        let values: Vec<Owned> = r
-            .values
-            .iter()
-            .map(|a| Owned::from(encode_compact_addr(*a)))
-            .collect();
-        out.insert("values", values);
-    }
-    if let Some(token) = &r.token {
-        out.insert("token", token.clone());
-    }
-    if let Some(v) = &r.value {
-        out.insert("v", Owned::Raw(v.clone()));
+fn encode_response(r: &Response, out: &mut Vec<u8>) {
+    let mut dict = DictWriter::open(out);
+    dict.id("id", &r.id);
+    if let Some(interval) = r.interval {
+        dict.int("interval", interval);
     }
     if let Some(k) = &r.key {
-        out.insert("k", k.to_vec());
+        dict.bytes("k", k);
     }
-    if let Some(sig) = &r.signature {
-        out.insert("sig", sig.to_vec());
+    if !r.nodes.is_empty() {
+        encode_compact_nodes(&r.nodes, dict.key("nodes"));
     }
-    if let Some(seq) = r.seq {
-        out.insert("seq", seq);
-    }
-    if let Some(samples) = &r.samples {
-        out.insert(
-            "samples",
-            samples.iter().flat_map(|s| s.0).collect::<Vec<u8>>(),
-        );
-    }
-    if let Some(interval) = r.interval {
-        out.insert("interval", interval);
+    if !r.nodes6.is_empty() {
+        encode_compact_nodes(&r.nodes6, dict.key("nodes6"));
     }
     if let Some(num) = r.num {
-        out.insert("num", num);
+        dict.int("num", num);
     }
-    out
+    if let Some(samples) = &r.samples {
+        let out = dict.key("samples");
+        bencode::encode_length(samples.len() * NodeId::LEN, out);
+        for sample in samples {
+            out.extend_from_slice(&sample.0);
+        }
+    }
+    if let Some(seq) = r.seq {
+        dict.int("seq", seq);
+    }
+    if let Some(sig) = &r.signature {
+        dict.bytes("sig", sig);
+    }
+    if let Some(token) = &r.token {
+        dict.bytes("token", token);
+    }
+    if let Some(v) = &r.value {
+        dict.raw("v", v);
+    }
+    if !r.values.is_empty() {
+        let out = dict.key("values");
+        out.push(b'l');
+        let mut compact = [0u8; 18];
+        for addr in &r.values {
+            let len = write_compact_addr(*addr, &mut compact);
+            bencode::encode_bytes(&compact[..len], out);
+        }
+        out.push(b'e');
+    }
+    dict.close();
 }
 
 /// Compact address: 4 or 16 address bytes then the big-endian port.
 pub fn encode_compact_addr(addr: SocketAddr) -> Vec<u8> {
-    let mut out = match addr.ip() {
-        IpAddr::V4(ip) => ip.octets().to_vec(),
-        IpAddr::V6(ip) => ip.octets().to_vec(),
+    let mut compact = [0u8; 18];
+    let len = write_compact_addr(addr, &mut compact);
+    compact[..len].to_vec()
+}
+
+/// Writes the compact form of `addr` to the start of `out`; returns its length (6 or 18).
+fn write_compact_addr(addr: SocketAddr, out: &mut [u8; 18]) -> usize {
+    let ip_len = match addr.ip() {
+        IpAddr::V4(ip) => {
+            out[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        IpAddr::V6(ip) => {
+            out[..16].copy_from_slice(&ip.octets());
+            16
+        }
     };
-    out.extend_from_slice(&addr.port().to_be_bytes());
-    out
+    out[ip_len..ip_len + 2].copy_from_slice(&addr.port().to_be_bytes());
+    ip_len + 2
 }
 
 /// Parses a 6- or 18-byte compact address.
@@ -619,13 +737,19 @@ fn decode_compact_nodes(bytes: &[u8], ip_len: usize) -> Vec<NodeInfo> {
         .collect()
 }
 
-fn encode_compact_nodes(nodes: &[NodeInfo]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nodes.len() * 38);
+/// Writes `nodes` as one compact byte string (id then compact address, each).
+fn encode_compact_nodes(nodes: &[NodeInfo], out: &mut Vec<u8>) {
+    let mut compact = [0u8; 18];
+    let total: usize = nodes
+        .iter()
+        .map(|n| NodeId::LEN + if n.addr.is_ipv4() { 6 } else { 18 })
+        .sum();
+    bencode::encode_length(total, out);
     for node in nodes {
         out.extend_from_slice(&node.id.0);
-        out.extend_from_slice(&encode_compact_addr(node.addr));
+        let len = write_compact_addr(node.addr, &mut compact);
+        out.extend_from_slice(&compact[..len]);
     }
-    out
 }
 
 #[cfg(test)]
