@@ -92,6 +92,9 @@ struct Bucket {
     nodes: Vec<Entry>,
     replacements: Vec<Entry>,
     last_changed: Timestamp,
+    /// None of `nodes` is due a ping before this: [`RoutingTable::nodes_to_ping`] skips the
+    /// bucket until then (a lower bound, lowered whenever an entry is added or heard from).
+    ping_check_at: Timestamp,
 }
 
 /// What became of a node offered to the table.
@@ -114,9 +117,9 @@ pub struct RoutingTable {
     own_id: NodeId,
     buckets: Vec<Bucket>,
     policy: Policy,
-    /// No entry is due a ping before this: [`RoutingTable::nodes_to_ping`] skips its scan
-    /// until then (a lower bound, lowered whenever an entry is added or heard from).
-    ping_check_at: Timestamp,
+    /// A fingerprint of the IP of every entry in `nodes` (in no order): the one-entry-per-IP
+    /// check reads these few hundred bytes instead of every entry of the table.
+    ip_fingerprints: Vec<u32>,
 }
 
 impl RoutingTable {
@@ -128,9 +131,10 @@ impl RoutingTable {
                 nodes: Vec::new(),
                 replacements: Vec::new(),
                 last_changed: now,
+                ping_check_at: Timestamp::NEVER,
             }],
             policy,
-            ping_check_at: Timestamp::NEVER,
+            ip_fingerprints: Vec::new(),
         }
     }
 
@@ -155,10 +159,12 @@ impl RoutingTable {
     }
 
     fn ip_taken_by_other(&self, ip: IpAddr, id: &NodeId) -> bool {
-        self.buckets
-            .iter()
-            .flat_map(|b| b.nodes.iter())
-            .any(|e| e.node.addr.ip() == ip && e.node.id != *id)
+        self.ip_fingerprints.contains(&ip_fingerprint(ip))
+            && self
+                .buckets
+                .iter()
+                .flat_map(|b| b.nodes.iter())
+                .any(|e| e.node.addr.ip() == ip && e.node.id != *id)
     }
 
     /// Records that `node` sent us a message: a reply to our query when `responded`, else a query.
@@ -182,9 +188,10 @@ impl RoutingTable {
                 entry.failures = 0;
             }
             let due = entry.ping_due();
-            self.ping_check_at = self.ping_check_at.min(due);
+            let bucket = &mut self.buckets[b];
+            bucket.ping_check_at = bucket.ping_check_at.min(due);
             if responded {
-                self.buckets[b].last_changed = now;
+                bucket.last_changed = now;
             }
             return Insert::Added;
         }
@@ -207,7 +214,8 @@ impl RoutingTable {
                 bucket.nodes.push(entry);
                 bucket.replacements.retain(|e| e.node.id != node.id);
                 bucket.last_changed = now;
-                self.ping_check_at = self.ping_check_at.min(due);
+                bucket.ping_check_at = bucket.ping_check_at.min(due);
+                self.ip_fingerprints.push(ip_fingerprint(node.addr.ip()));
                 return Insert::Added;
             }
             if splittable {
@@ -234,9 +242,11 @@ impl RoutingTable {
                         .flatten()
                 });
             if let Some(i) = victim {
-                bucket.nodes[i] = entry;
+                let old = std::mem::replace(&mut bucket.nodes[i], entry);
                 bucket.last_changed = now;
-                self.ping_check_at = self.ping_check_at.min(due);
+                bucket.ping_check_at = bucket.ping_check_at.min(due);
+                forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
+                self.ip_fingerprints.push(ip_fingerprint(node.addr.ip()));
                 return Insert::Added;
             }
             let questionable = bucket
@@ -275,10 +285,13 @@ impl RoutingTable {
             .partition(|e| own.common_prefix_len(&e.node.id) == depth - 1);
         last.nodes = stay;
         last.replacements = stay_r;
+        // A lower bound for the whole bucket holds for each half.
+        let ping_check_at = last.ping_check_at;
         self.buckets.push(Bucket {
             nodes: go,
             replacements: go_r,
             last_changed: now,
+            ping_check_at,
         });
     }
 
@@ -300,18 +313,23 @@ impl RoutingTable {
             .or_else(|| bucket.replacements.len().checked_sub(1));
         if let Some(r) = pick {
             let replacement = bucket.replacements.remove(r);
-            self.ping_check_at = self.ping_check_at.min(replacement.ping_due());
-            bucket.nodes[i] = replacement;
+            bucket.ping_check_at = bucket.ping_check_at.min(replacement.ping_due());
+            self.ip_fingerprints
+                .push(ip_fingerprint(replacement.node.addr.ip()));
+            let old = std::mem::replace(&mut bucket.nodes[i], replacement);
+            forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
             bucket.last_changed = now;
         } else if bucket.nodes[i].last_response.is_none() {
-            bucket.nodes.remove(i);
+            let old = bucket.nodes.remove(i);
+            forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
         }
     }
 
     /// Removes a node outright (it changed id or misbehaved).
     pub fn remove(&mut self, id: &NodeId) {
         if let Some((b, i)) = self.find(id) {
-            self.buckets[b].nodes.remove(i);
+            let old = self.buckets[b].nodes.remove(i);
+            forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
         }
     }
 
@@ -368,25 +386,30 @@ impl RoutingTable {
     /// Nodes that have gone questionable and were not pinged since; marks them pinged.
     pub fn nodes_to_ping(&mut self, now: Timestamp, count: usize) -> Vec<NodeInfo> {
         let mut out = Vec::new();
-        // Called every maintenance tick: most ticks nothing is due, and the scan is skipped.
-        if now < self.ping_check_at {
-            return out;
-        }
-        let mut next_check = Timestamp::NEVER;
-        for entry in self.buckets.iter_mut().flat_map(|b| b.nodes.iter_mut()) {
+        // Called every maintenance tick: only buckets with an entry that may be due are read.
+        for bucket in self.buckets.iter_mut() {
+            if now < bucket.ping_check_at {
+                continue;
+            }
+            let mut next_check = Timestamp::NEVER;
+            for entry in bucket.nodes.iter_mut() {
+                if out.len() >= count {
+                    // Entries not looked at may be due: look again next time.
+                    next_check = now;
+                    break;
+                }
+                // Due exactly when questionable and not pinged within GOOD_FOR.
+                if entry.ping_due() <= now {
+                    entry.last_pinged = Some(now);
+                    out.push(entry.node);
+                }
+                next_check = next_check.min(entry.ping_due());
+            }
+            bucket.ping_check_at = next_check;
             if out.len() >= count {
-                // Entries not looked at may be due: look again next time.
-                next_check = now;
                 break;
             }
-            // Due exactly when questionable and not pinged within GOOD_FOR.
-            if entry.ping_due() <= now {
-                entry.last_pinged = Some(now);
-                out.push(entry.node);
-            }
-            next_check = next_check.min(entry.ping_due());
         }
-        self.ping_check_at = next_check;
         out
     }
 
@@ -413,6 +436,26 @@ impl RoutingTable {
     /// Number of buckets.
     pub fn bucket_count(&self) -> usize {
         self.buckets.len()
+    }
+}
+
+/// A 32-bit digest of an IP address: the address itself for IPv4. Equal addresses have equal
+/// fingerprints; a match is confirmed against the entries.
+fn ip_fingerprint(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(v4) => u32::from(v4),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            (bits as u32) ^ ((bits >> 32) as u32) ^ ((bits >> 64) as u32) ^ ((bits >> 96) as u32)
+        }
+    }
+}
+
+/// Removes one fingerprint of `ip` (an entry with that address left the table).
+fn forget_ip(fingerprints: &mut Vec<u32>, ip: IpAddr) {
+    let key = ip_fingerprint(ip);
+    if let Some(at) = fingerprints.iter().position(|k| *k == key) {
+        fingerprints.swap_remove(at);
     }
 }
 
@@ -574,7 +617,7 @@ mod tests {
     }
 
     #[test]
-    fn pings_go_exactly_to_questionable_nodes_not_pinged_lately() {
+    fn pings_go_exactly_to_questionable_nodes_and_the_ip_index_follows_the_entries() {
         let mut rng = Rng::from_seed(10);
         let own = NodeId::random(&mut rng);
         let mut now = Timestamp::ZERO;
@@ -597,6 +640,10 @@ mod tests {
                     let n = known[rng.gen_range(0..known.len())];
                     table.failed(now, &n.id);
                 }
+                8 if !known.is_empty() && step % 7 == 0 => {
+                    let n = known[rng.gen_range(0..known.len())];
+                    table.remove(&n.id);
+                }
                 _ => {
                     let count = rng.gen_range(1..6);
                     // What a scan of the whole table would pick.
@@ -614,6 +661,15 @@ mod tests {
                     assert_eq!(table.nodes_to_ping(now, count), expected, "step {step}");
                 }
             }
+            // The IP index matches the entries.
+            let mut want: Vec<u32> = table
+                .nodes()
+                .map(|e| ip_fingerprint(e.node.addr.ip()))
+                .collect();
+            let mut have = table.ip_fingerprints.clone();
+            want.sort_unstable();
+            have.sort_unstable();
+            assert_eq!(have, want, "step {step}");
         }
         assert!(pinged > 100, "the test exercised pings: {pinged}");
     }
