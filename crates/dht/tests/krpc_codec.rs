@@ -221,3 +221,161 @@ proptest! {
         prop_assert_eq!(Message::decode(&encoded).expect("decodes"), message);
     }
 }
+
+/// The limits KRPC decoding applies (as in `dht::krpc`): the in-place decoder must accept
+/// exactly the datagrams the tree decoder accepts under them.
+const TREE_LIMITS: bencode::Limits = bencode::Limits {
+    depth_max: 16,
+    values_max: 1024,
+    allow_unsorted_keys: true,
+};
+
+/// Bencode-like documents: mostly valid, with KRPC's keys in any order, sometimes repeated,
+/// sometimes with non-canonical integers or wrong lengths, nested up to 20 deep.
+fn document() -> impl Strategy<Value = Vec<u8>> {
+    let leaf = prop_oneof![
+        any::<i64>().prop_map(|i| format!("i{i}e").into_bytes()),
+        proptest::sample::select(vec![
+            &b"i-0e"[..],
+            b"i01e",
+            b"i-e",
+            b"ie",
+            b"i-9223372036854775808e",
+            b"i9223372036854775808e",
+            b"i18446744073709551616e",
+            b"03:abc",
+            b"0:",
+            b"99999999999999999999:x",
+        ])
+        .prop_map(<[u8]>::to_vec),
+        bytes(24).prop_map(|b| {
+            let mut out = Vec::new();
+            bencode::encode_bytes(&b, &mut out);
+            out
+        }),
+        Just(b"5:abc".to_vec()),
+        Just(b"2:n4".to_vec()),
+        Just(b"20:abcdefghij0123456789".to_vec()),
+    ];
+    let keys = prop_oneof![
+        Just("a"),
+        Just("r"),
+        Just("t"),
+        Just("y"),
+        Just("q"),
+        Just("v"),
+        Just("e"),
+        Just("id"),
+        Just("want"),
+        Just("nodes"),
+        Just("zz"),
+    ];
+    leaf.prop_recursive(20, 200, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(|items| {
+                let mut out = b"l".to_vec();
+                items.iter().for_each(|i| out.extend_from_slice(i));
+                out.push(b'e');
+                out
+            }),
+            proptest::collection::vec((keys.clone(), inner), 0..6).prop_map(|entries| {
+                let mut out = b"d".to_vec();
+                for (key, value) in entries {
+                    bencode::encode_bytes(key.as_bytes(), &mut out);
+                    out.extend_from_slice(&value);
+                }
+                out.push(b'e');
+                out
+            }),
+        ]
+    })
+}
+
+/// What the tree decoder says of a datagram: not bencode, not a dictionary, or its `t`.
+fn tree_verdict(datagram: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
+    let value = bencode::decode_with(datagram, TREE_LIMITS).map_err(|_| "not bencode")?;
+    let dict = value.as_dict().ok_or("not a dictionary")?;
+    Ok(dict.get_bytes("t").map(<[u8]>::to_vec))
+}
+
+fn agrees_with_tree_decoder(datagram: &[u8]) -> Result<(), TestCaseError> {
+    let decoded = Message::decode(datagram);
+    match (tree_verdict(datagram), decoded) {
+        (Err(reason), Err(err)) => prop_assert_eq!(reason, err.reason),
+        (Err(reason), Ok(m)) => prop_assert!(false, "accepted ({reason}): {m:?}"),
+        (Ok(_), Err(err)) => prop_assert!(
+            !["not bencode", "not a dictionary"].contains(&err.reason),
+            "refused valid bencode: {}",
+            err.reason
+        ),
+        (Ok(t), Ok(m)) => prop_assert_eq!(t, Some(m.transaction_id)),
+    }
+    Ok(())
+}
+
+#[test]
+fn nesting_and_key_order_are_judged_like_the_tree_decoder() {
+    let nested = |depth: usize| {
+        let mut out = b"d1:t2:aa1:y1:r1:rd2:id20:abcdefghij01234567891:x".to_vec();
+        out.extend(std::iter::repeat_n(b'l', depth));
+        out.extend(std::iter::repeat_n(b'e', depth));
+        out.extend_from_slice(b"ee");
+        out
+    };
+    for depth in 12..18 {
+        agrees_with_tree_decoder(&nested(depth)).unwrap();
+    }
+    assert!(Message::decode(&nested(14)).is_ok());
+    assert!(Message::decode(&nested(15)).is_err());
+    // Unsorted keys are accepted (some clients send them), repeated ones never.
+    let unsorted = b"d1:y1:r1:t2:aa1:rd2:id20:abcdefghij0123456789ee";
+    assert_eq!(Message::decode(unsorted).unwrap().transaction_id, b"aa");
+    for repeated in [
+        &b"d1:t2:aa1:y1:r1:rd2:id20:abcdefghij01234567892:id1:xee"[..],
+        b"d1:y1:r1:t2:aa1:rd2:id20:abcdefghij0123456789e1:t2:bbe",
+    ] {
+        agrees_with_tree_decoder(repeated).unwrap();
+        assert!(Message::decode(repeated).is_err());
+    }
+    // Many keys, out of order, with the repeat after the first sixteen.
+    let mut many = b"d".to_vec();
+    for i in (0..40).rev() {
+        bencode::encode_bytes(format!("k{i:02}").as_bytes(), &mut many);
+        many.extend_from_slice(b"i1e");
+    }
+    let valid = [&many[..], b"1:t2:aa1:y1:r1:rd2:id20:abcdefghij0123456789ee"].concat();
+    assert!(Message::decode(&valid).is_ok());
+    let repeat = [
+        &many[..],
+        b"3:k05i1e1:t2:aa1:y1:r1:rd2:id20:abcdefghij0123456789ee",
+    ]
+    .concat();
+    agrees_with_tree_decoder(&repeat).unwrap();
+    assert!(Message::decode(&repeat).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn documents_are_accepted_exactly_when_the_tree_decoder_accepts_them(doc in document()) {
+        agrees_with_tree_decoder(&doc)?;
+    }
+
+    #[test]
+    fn mutated_messages_are_accepted_exactly_when_the_tree_decoder_accepts_them(
+        message in message(),
+        at in any::<usize>(),
+        byte in any::<u8>(),
+        cut in any::<bool>(),
+    ) {
+        let mut bytes = message.encode();
+        let at = at % bytes.len();
+        if cut {
+            bytes.truncate(at);
+        } else {
+            bytes[at] = byte;
+        }
+        agrees_with_tree_decoder(&bytes)?;
+    }
+}
