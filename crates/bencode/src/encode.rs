@@ -74,15 +74,39 @@ impl Owned {
 /// Appends `i<n>e`.
 pub fn encode_int(value: i64, out: &mut Vec<u8>) {
     out.push(b'i');
-    out.extend_from_slice(value.to_string().as_bytes());
+    if value < 0 {
+        out.push(b'-');
+    }
+    push_decimal(value.unsigned_abs(), out);
     out.push(b'e');
 }
 
 /// Appends `<len>:<bytes>`.
 pub fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(bytes.len().to_string().as_bytes());
-    out.push(b':');
+    encode_length(bytes.len(), out);
     out.extend_from_slice(bytes);
+}
+
+/// Appends the `<len>:` prefix of a byte string whose `len` bytes the caller appends next
+/// (for strings assembled in place, without a temporary buffer).
+pub fn encode_length(len: usize, out: &mut Vec<u8>) {
+    push_decimal(len as u64, out);
+    out.push(b':');
+}
+
+/// Appends `value` in decimal without allocating (encoding runs for every DHT datagram).
+fn push_decimal(mut value: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 impl From<i64> for Owned {
@@ -139,6 +163,19 @@ mod tests {
             .with("alpha", "x")
             .with("list", vec![Owned::Int(-3), Owned::from("")]);
         assert_eq!(v.to_bytes(), b"d5:alpha1:x4:listli-3e0:e4:zetai1ee");
+    }
+
+    #[test]
+    fn integers_and_lengths_are_plain_decimal() {
+        for value in [0, 1, -1, 9, 10, -10, 4_294_967_296, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            encode_int(value, &mut out);
+            assert_eq!(out, format!("i{value}e").as_bytes());
+        }
+        let mut out = Vec::new();
+        encode_bytes(&[b'x'; 100], &mut out);
+        assert_eq!(&out[..4], b"100:");
+        assert_eq!(out.len(), 104);
     }
 
     #[test]

@@ -23,5 +23,5 @@ mod encode;
 mod value;
 
 pub use decode::{decode, decode_prefix, decode_with, Error, ErrorKind, Limits};
-pub use encode::{encode_bytes, encode_int, Owned};
+pub use encode::{encode_bytes, encode_int, encode_length, Owned};
 pub use value::{Dict, Kind, Value};

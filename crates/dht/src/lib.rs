@@ -294,6 +294,8 @@ struct Pending {
     addr: SocketAddr,
     expected_id: Option<NodeId>,
     sent: Timestamp,
+    /// The query's entry in `Dht::deadlines` (the short timeout, then the hard one).
+    deadline: Timestamp,
     hard_deadline: Timestamp,
     slow: bool,
     purpose: Purpose,
@@ -702,6 +704,7 @@ impl Dht {
                 addr,
                 expected_id,
                 sent: now,
+                deadline: soft,
                 hard_deadline: now + QUERY_HARD_TIMEOUT,
                 slow: false,
                 purpose,
@@ -788,7 +791,7 @@ impl Dht {
             return;
         }
         let pending = self.pending.remove(&key).expect("checked just above");
-        self.deadlines.retain(|(_, t)| *t != key);
+        self.deadlines.remove(&(pending.deadline, key));
         let response = match reply {
             Ok(r) if r.id == self.id() => Err(None),
             Ok(r) if pending.expected_id.is_some_and(|id| id != r.id) => {
@@ -952,6 +955,7 @@ impl Dht {
             if !pending.slow && pending.hard_deadline > now {
                 // Short timeout: free the lookup's slot, keep listening until the hard timeout.
                 pending.slow = true;
+                pending.deadline = pending.hard_deadline;
                 let (addr, hard, purpose) =
                     (pending.addr, pending.hard_deadline, pending.purpose.clone());
                 self.deadlines.insert((hard, tid));

@@ -59,6 +59,21 @@ pub enum NodeState {
 }
 
 impl Entry {
+    /// When [`RoutingTable::nodes_to_ping`] will first pick this entry, as it stands: once it
+    /// is questionable and was not pinged within [`GOOD_FOR`]; never while it is bad.
+    fn ping_due(&self) -> Timestamp {
+        if self.failures >= FAILURES_BAD {
+            return Timestamp::NEVER;
+        }
+        // Good until GOOD_FOR after the last message if it ever answered, else questionable.
+        let questionable_at = match self.last_response {
+            Some(answered) => self.last_seen.max(answered) + GOOD_FOR,
+            None => Timestamp::ZERO,
+        };
+        let ping_allowed_at = self.last_pinged.map_or(Timestamp::ZERO, |t| t + GOOD_FOR);
+        questionable_at.max(ping_allowed_at)
+    }
+
     /// The BEP 5 state at `now`.
     pub fn state(&self, now: Timestamp) -> NodeState {
         if self.failures >= FAILURES_BAD {
@@ -77,6 +92,9 @@ struct Bucket {
     nodes: Vec<Entry>,
     replacements: Vec<Entry>,
     last_changed: Timestamp,
+    /// None of `nodes` is due a ping before this: [`RoutingTable::nodes_to_ping`] skips the
+    /// bucket until then (a lower bound, lowered whenever an entry is added or heard from).
+    ping_check_at: Timestamp,
 }
 
 /// What became of a node offered to the table.
@@ -99,6 +117,9 @@ pub struct RoutingTable {
     own_id: NodeId,
     buckets: Vec<Bucket>,
     policy: Policy,
+    /// A fingerprint of the IP of every entry in `nodes` (in no order): the one-entry-per-IP
+    /// check reads these few hundred bytes instead of every entry of the table.
+    ip_fingerprints: Vec<u32>,
 }
 
 impl RoutingTable {
@@ -110,8 +131,10 @@ impl RoutingTable {
                 nodes: Vec::new(),
                 replacements: Vec::new(),
                 last_changed: now,
+                ping_check_at: Timestamp::NEVER,
             }],
             policy,
+            ip_fingerprints: Vec::new(),
         }
     }
 
@@ -136,10 +159,12 @@ impl RoutingTable {
     }
 
     fn ip_taken_by_other(&self, ip: IpAddr, id: &NodeId) -> bool {
-        self.buckets
-            .iter()
-            .flat_map(|b| b.nodes.iter())
-            .any(|e| e.node.addr.ip() == ip && e.node.id != *id)
+        self.ip_fingerprints.contains(&ip_fingerprint(ip))
+            && self
+                .buckets
+                .iter()
+                .flat_map(|b| b.nodes.iter())
+                .any(|e| e.node.addr.ip() == ip && e.node.id != *id)
     }
 
     /// Records that `node` sent us a message: a reply to our query when `responded`, else a query.
@@ -161,7 +186,12 @@ impl RoutingTable {
             if responded {
                 entry.last_response = Some(now);
                 entry.failures = 0;
-                self.buckets[b].last_changed = now;
+            }
+            let due = entry.ping_due();
+            let bucket = &mut self.buckets[b];
+            bucket.ping_check_at = bucket.ping_check_at.min(due);
+            if responded {
+                bucket.last_changed = now;
             }
             return Insert::Added;
         }
@@ -175,6 +205,7 @@ impl RoutingTable {
             last_pinged: None,
             failures: 0,
         };
+        let due = entry.ping_due();
         loop {
             let b = self.bucket_index(&node.id);
             let splittable = b == self.buckets.len() - 1 && self.buckets.len() < 160;
@@ -183,6 +214,8 @@ impl RoutingTable {
                 bucket.nodes.push(entry);
                 bucket.replacements.retain(|e| e.node.id != node.id);
                 bucket.last_changed = now;
+                bucket.ping_check_at = bucket.ping_check_at.min(due);
+                self.ip_fingerprints.push(ip_fingerprint(node.addr.ip()));
                 return Insert::Added;
             }
             if splittable {
@@ -209,8 +242,11 @@ impl RoutingTable {
                         .flatten()
                 });
             if let Some(i) = victim {
-                bucket.nodes[i] = entry;
+                let old = std::mem::replace(&mut bucket.nodes[i], entry);
                 bucket.last_changed = now;
+                bucket.ping_check_at = bucket.ping_check_at.min(due);
+                forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
+                self.ip_fingerprints.push(ip_fingerprint(node.addr.ip()));
                 return Insert::Added;
             }
             let questionable = bucket
@@ -249,10 +285,13 @@ impl RoutingTable {
             .partition(|e| own.common_prefix_len(&e.node.id) == depth - 1);
         last.nodes = stay;
         last.replacements = stay_r;
+        // A lower bound for the whole bucket holds for each half.
+        let ping_check_at = last.ping_check_at;
         self.buckets.push(Bucket {
             nodes: go,
             replacements: go_r,
             last_changed: now,
+            ping_check_at,
         });
     }
 
@@ -274,37 +313,54 @@ impl RoutingTable {
             .or_else(|| bucket.replacements.len().checked_sub(1));
         if let Some(r) = pick {
             let replacement = bucket.replacements.remove(r);
-            bucket.nodes[i] = replacement;
+            bucket.ping_check_at = bucket.ping_check_at.min(replacement.ping_due());
+            self.ip_fingerprints
+                .push(ip_fingerprint(replacement.node.addr.ip()));
+            let old = std::mem::replace(&mut bucket.nodes[i], replacement);
+            forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
             bucket.last_changed = now;
         } else if bucket.nodes[i].last_response.is_none() {
-            bucket.nodes.remove(i);
+            let old = bucket.nodes.remove(i);
+            forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
         }
     }
 
     /// Removes a node outright (it changed id or misbehaved).
     pub fn remove(&mut self, id: &NodeId) {
         if let Some((b, i)) = self.find(id) {
-            self.buckets[b].nodes.remove(i);
+            let old = self.buckets[b].nodes.remove(i);
+            forget_ip(&mut self.ip_fingerprints, old.node.addr.ip());
         }
     }
 
     /// Up to `count` non-bad nodes closest to `target`, closest first.
     pub fn closest(&self, target: &NodeId, count: usize) -> Vec<NodeInfo> {
-        let mut nodes: Vec<NodeInfo> = self
-            .buckets
-            .iter()
-            .flat_map(|b| b.nodes.iter())
-            .filter(|e| e.failures < FAILURES_BAD)
-            .map(|e| e.node)
-            .collect();
-        // Answering a query needs only the closest few: select them, then sort just those
-        // (ids in a table are distinct, so the order is the same as a full sort's).
-        if nodes.len() > count {
-            nodes.select_nth_unstable_by_key(count, |n| target.distance(&n.id));
-            nodes.truncate(count);
+        // The buckets fall into groups that are wholly ordered by distance to `target`: with
+        // `b` the target's bucket, first bucket `b` (ids sharing more than `b` bits with the
+        // target), then every deeper bucket (sharing exactly `b`), then `b - 1`, `b - 2`, ...
+        // (sharing exactly that many). So only the nearest groups are read and sorted, not the
+        // whole table; ids in a table are distinct, so the order is that of a full sort.
+        let b = self.bucket_index(target);
+        let mut out: Vec<NodeInfo> = Vec::with_capacity(count + K);
+        let groups = std::iter::once(b..b + 1)
+            .chain(std::iter::once(b + 1..self.buckets.len()))
+            .chain((0..b).rev().map(|i| i..i + 1));
+        for group in groups {
+            if out.len() >= count {
+                break;
+            }
+            let start = out.len();
+            out.extend(
+                self.buckets[group]
+                    .iter()
+                    .flat_map(|bucket| bucket.nodes.iter())
+                    .filter(|e| e.failures < FAILURES_BAD)
+                    .map(|e| e.node),
+            );
+            out[start..].sort_unstable_by_key(|n| target.distance(&n.id));
         }
-        nodes.sort_unstable_by_key(|n| target.distance(&n.id));
-        nodes
+        out.truncate(count);
+        out
     }
 
     /// Random targets in buckets untouched for 15 minutes (marking them refreshed now).
@@ -330,16 +386,28 @@ impl RoutingTable {
     /// Nodes that have gone questionable and were not pinged since; marks them pinged.
     pub fn nodes_to_ping(&mut self, now: Timestamp, count: usize) -> Vec<NodeInfo> {
         let mut out = Vec::new();
-        for entry in self.buckets.iter_mut().flat_map(|b| b.nodes.iter_mut()) {
+        // Called every maintenance tick: only buckets with an entry that may be due are read.
+        for bucket in self.buckets.iter_mut() {
+            if now < bucket.ping_check_at {
+                continue;
+            }
+            let mut next_check = Timestamp::NEVER;
+            for entry in bucket.nodes.iter_mut() {
+                if out.len() >= count {
+                    // Entries not looked at may be due: look again next time.
+                    next_check = now;
+                    break;
+                }
+                // Due exactly when questionable and not pinged within GOOD_FOR.
+                if entry.ping_due() <= now {
+                    entry.last_pinged = Some(now);
+                    out.push(entry.node);
+                }
+                next_check = next_check.min(entry.ping_due());
+            }
+            bucket.ping_check_at = next_check;
             if out.len() >= count {
                 break;
-            }
-            let recently_pinged = entry
-                .last_pinged
-                .is_some_and(|t| now.saturating_since(t) < GOOD_FOR);
-            if entry.state(now) == NodeState::Questionable && !recently_pinged {
-                entry.last_pinged = Some(now);
-                out.push(entry.node);
             }
         }
         out
@@ -371,9 +439,30 @@ impl RoutingTable {
     }
 }
 
+/// A 32-bit digest of an IP address: the address itself for IPv4. Equal addresses have equal
+/// fingerprints; a match is confirmed against the entries.
+fn ip_fingerprint(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(v4) => u32::from(v4),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            (bits as u32) ^ ((bits >> 32) as u32) ^ ((bits >> 64) as u32) ^ ((bits >> 96) as u32)
+        }
+    }
+}
+
+/// Removes one fingerprint of `ip` (an entry with that address left the table).
+fn forget_ip(fingerprints: &mut Vec<u32>, ip: IpAddr) {
+    let key = ip_fingerprint(ip);
+    if let Some(at) = fingerprints.iter().position(|k| *k == key) {
+        fingerprints.swap_remove(at);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sansio::RngExt;
 
     fn node(id: NodeId, last_octet: u8) -> NodeInfo {
         NodeInfo {
@@ -483,5 +572,105 @@ mod tests {
             .nodes()
             .filter(|e| !closest.contains(&e.node))
             .all(|e| target.distance(&e.node.id) > farthest));
+    }
+
+    #[test]
+    fn closest_reads_few_buckets_but_matches_a_full_sort() {
+        let mut rng = Rng::from_seed(9);
+        let own = NodeId::random(&mut rng);
+        let t0 = Timestamp::ZERO;
+        let mut table = RoutingTable::new(own, Policy::Off, t0);
+        for i in 0..=255u8 {
+            // Half of them near our own id, so the table is deep.
+            let id = if i % 2 == 0 {
+                own.random_with_prefix(usize::from(i % 24), &mut rng)
+            } else {
+                NodeId::random(&mut rng)
+            };
+            table.heard_from(t0, node(id, i), true);
+        }
+        let some: Vec<NodeId> = table.nodes().map(|e| e.node.id).step_by(5).collect();
+        for id in &some {
+            // Bad nodes are never handed out.
+            table.failed(t0, id);
+            table.failed(t0, id);
+        }
+        assert!(table.bucket_count() > 8);
+        for round in 0..400 {
+            let target = match round % 4 {
+                0 => NodeId::random(&mut rng),
+                1 => own.random_with_prefix(round % 30, &mut rng),
+                2 => own,
+                _ => table.nodes().nth(round % table.len()).unwrap().node.id,
+            };
+            for count in [1, K, 2 * K, 500] {
+                let mut all: Vec<NodeInfo> = table
+                    .nodes()
+                    .filter(|e| e.failures < FAILURES_BAD)
+                    .map(|e| e.node)
+                    .collect();
+                all.sort_by_key(|n| target.distance(&n.id));
+                all.truncate(count);
+                assert_eq!(table.closest(&target, count), all, "round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn pings_go_exactly_to_questionable_nodes_and_the_ip_index_follows_the_entries() {
+        let mut rng = Rng::from_seed(10);
+        let own = NodeId::random(&mut rng);
+        let mut now = Timestamp::ZERO;
+        let mut table = RoutingTable::new(own, Policy::Off, now);
+        let mut known = Vec::new();
+        let mut pinged = 0;
+        for step in 0..3000u32 {
+            now = now + Duration::from_secs(rng.gen_range(0..90));
+            match rng.gen_range(0..10) {
+                0..=3 => {
+                    let n = node(NodeId::random(&mut rng), (step % 250) as u8);
+                    known.push(n);
+                    table.heard_from(now, n, rng.gen());
+                }
+                4..=6 if !known.is_empty() => {
+                    let n = known[rng.gen_range(0..known.len())];
+                    table.heard_from(now, n, rng.gen());
+                }
+                7 if !known.is_empty() => {
+                    let n = known[rng.gen_range(0..known.len())];
+                    table.failed(now, &n.id);
+                }
+                8 if !known.is_empty() && step % 7 == 0 => {
+                    let n = known[rng.gen_range(0..known.len())];
+                    table.remove(&n.id);
+                }
+                _ => {
+                    let count = rng.gen_range(1..6);
+                    // What a scan of the whole table would pick.
+                    let expected: Vec<NodeInfo> = table
+                        .nodes()
+                        .filter(|e| {
+                            e.state(now) == NodeState::Questionable
+                                && e.last_pinged
+                                    .is_none_or(|t| now.saturating_since(t) >= GOOD_FOR)
+                        })
+                        .take(count)
+                        .map(|e| e.node)
+                        .collect();
+                    pinged += expected.len();
+                    assert_eq!(table.nodes_to_ping(now, count), expected, "step {step}");
+                }
+            }
+            // The IP index matches the entries.
+            let mut want: Vec<u32> = table
+                .nodes()
+                .map(|e| ip_fingerprint(e.node.addr.ip()))
+                .collect();
+            let mut have = table.ip_fingerprints.clone();
+            want.sort_unstable();
+            have.sort_unstable();
+            assert_eq!(have, want, "step {step}");
+        }
+        assert!(pinged > 100, "the test exercised pings: {pinged}");
     }
 }

@@ -132,6 +132,8 @@ pub struct Engine<C: Core, A> {
     network: Network,
     rng: Rng,
     events: VecDeque<(NodeHandle, C::Event)>,
+    /// Scratch space for the datagrams one flush collects (kept to reuse its allocation).
+    outgoing: Vec<(SocketAddr, Vec<u8>)>,
     stats: EngineStats,
 }
 
@@ -147,6 +149,7 @@ impl<C: Core, A> Engine<C, A> {
             network,
             rng,
             events: VecDeque::new(),
+            outgoing: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -278,7 +281,7 @@ impl<C: Core, A> Engine<C, A> {
         let Some(core) = self.cores[node.0 as usize].as_mut() else {
             return;
         };
-        let mut outgoing = Vec::new();
+        let mut outgoing = std::mem::take(&mut self.outgoing);
         while let Some(transmit) = core.poll_transmit() {
             outgoing.push(transmit);
         }
@@ -295,9 +298,10 @@ impl<C: Core, A> Engine<C, A> {
                 self.push(wanted, Job::Wake(node));
             }
         }
-        for (dest, bytes) in outgoing {
+        for (dest, bytes) in outgoing.drain(..) {
             self.send(node, dest, bytes);
         }
+        self.outgoing = outgoing;
     }
 
     fn send(&mut self, from: NodeHandle, dest: SocketAddr, bytes: Vec<u8>) {

@@ -11,11 +11,12 @@
 //! ignored, as BEP 5 asks) and about key order (some clients do not sort). Every variable-length
 //! field has a named cap, so a hostile datagram costs at most a small constant times its size.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-
-use bencode::{Dict, Limits, Owned, Value};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use crate::node_id::NodeId;
+
+mod decode;
+mod encode;
 
 /// Largest datagram read or accepted; anything longer is dropped before decoding.
 pub const DATAGRAM_BYTES_MAX: usize = 1500;
@@ -31,12 +32,6 @@ pub const PEERS_PER_REPLY_MAX: usize = 256;
 pub const SAMPLES_PER_REPLY_MAX: usize = 64;
 /// Longest error message kept.
 pub const ERROR_MESSAGE_BYTES_MAX: usize = 256;
-
-const DECODE_LIMITS: Limits = Limits {
-    depth_max: 16,
-    values_max: 1024,
-    allow_unsorted_keys: true,
-};
 
 /// KRPC error codes (BEP 5 and BEP 44).
 pub mod error_code {
@@ -243,345 +238,44 @@ pub struct DecodeError {
 impl Message {
     /// Decodes one datagram.
     pub fn decode(datagram: &[u8]) -> Result<Message, DecodeError> {
-        let fail = |tid: Option<&[u8]>, was_query, reason| DecodeError {
-            transaction_id: tid.map(<[u8]>::to_vec),
-            was_query,
-            reason,
-        };
-        if datagram.len() > DATAGRAM_BYTES_MAX {
-            return Err(fail(None, false, "datagram too long"));
-        }
-        let value = bencode::decode_with(datagram, DECODE_LIMITS)
-            .map_err(|_| fail(None, false, "not bencode"))?;
-        let dict = value
-            .as_dict()
-            .ok_or_else(|| fail(None, false, "not a dictionary"))?;
-        let tid = dict
-            .get_bytes("t")
-            .filter(|t| t.len() <= TRANSACTION_ID_BYTES_MAX)
-            .ok_or_else(|| fail(None, false, "missing or bad transaction id"))?;
-        let kind = dict.get_bytes("y").unwrap_or(b"");
-        let was_query = kind == b"q";
-        let body = match kind {
-            b"q" => Body::Query(decode_query(dict).map_err(|r| fail(Some(tid), true, r))?),
-            b"r" => Body::Response(decode_response(dict).map_err(|r| fail(Some(tid), false, r))?),
-            b"e" => Body::Error(decode_error(dict).map_err(|r| fail(Some(tid), false, r))?),
-            _ => return Err(fail(Some(tid), false, "unknown message type")),
-        };
-        Ok(Message {
-            transaction_id: tid.to_vec(),
-            version: dict
-                .get_bytes("v")
-                .filter(|v| v.len() <= 16)
-                .map(<[u8]>::to_vec),
-            requester_ip: dict.get_bytes("ip").and_then(decode_compact_addr),
-            read_only: was_query && dict.get_int("ro") == Some(1),
-            body,
-        })
+        decode::message(datagram)
     }
 
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut root = Owned::dict().with("t", self.transaction_id.clone());
-        if let Some(v) = &self.version {
-            root.insert("v", v.clone());
-        }
-        if let Some(ip) = self.requester_ip {
-            root.insert("ip", encode_compact_addr(ip));
-        }
-        if self.read_only {
-            root.insert("ro", 1i64);
-        }
-        match &self.body {
-            Body::Query(q) => {
-                root.insert("y", "q");
-                let (name, args) = encode_query(q);
-                root.insert("q", name);
-                root.insert("a", args);
-            }
-            Body::Response(r) => {
-                root.insert("y", "r");
-                root.insert("r", encode_response(r));
-            }
-            Body::Error(e) => {
-                root.insert("y", "e");
-                root.insert(
-                    "e",
-                    vec![Owned::Int(e.code), Owned::from(e.message.as_str())],
-                );
-            }
-        }
-        root.to_bytes()
+        let mut out = Vec::with_capacity(encode::len_estimate(self));
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the canonical encoding to `out`: written straight into the buffer, keys in
+    /// sorted order, no intermediate tree (every datagram a node sends goes through here).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        encode::message(self, out);
     }
 }
 
-fn id_arg(args: &Dict<'_>, key: &str) -> Result<NodeId, &'static str> {
-    args.get_bytes(key)
-        .and_then(NodeId::from_slice)
-        .ok_or("missing or malformed 20-byte argument")
-}
-
-fn decode_query(dict: &Dict<'_>) -> Result<Query, &'static str> {
-    let name = dict.get_bytes("q").ok_or("missing method")?;
-    let args = dict.get_dict("a").ok_or("missing arguments")?;
-    let id = id_arg(args, "id")?;
-    let mut want = Want::default();
-    for w in args.get_list("want").unwrap_or(&[]) {
-        match w.as_bytes() {
-            Some(b"n4") => want.v4 = true,
-            Some(b"n6") => want.v6 = true,
-            _ => {}
+impl Method {
+    /// The method's name on the wire (`q`).
+    pub fn name(&self) -> &[u8] {
+        match self {
+            Method::Ping => b"ping",
+            Method::FindNode { .. } => b"find_node",
+            Method::GetPeers { .. } => b"get_peers",
+            Method::AnnouncePeer { .. } => b"announce_peer",
+            Method::Get { .. } => b"get",
+            Method::Put(_) => b"put",
+            Method::SampleInfohashes { .. } => b"sample_infohashes",
+            Method::Unknown { name, .. } => name,
         }
     }
-    let method = match name {
-        b"ping" => Method::Ping,
-        b"find_node" => Method::FindNode {
-            target: id_arg(args, "target")?,
-        },
-        b"get_peers" => Method::GetPeers {
-            info_hash: id_arg(args, "info_hash")?,
-        },
-        b"announce_peer" => {
-            let implied_port = args.get_int("implied_port").is_some_and(|p| p != 0);
-            let port = match args.get_int("port").map(u16::try_from) {
-                Some(Ok(p)) => p,
-                _ if implied_port => 0,
-                _ => return Err("missing or bad port"),
-            };
-            Method::AnnouncePeer {
-                info_hash: id_arg(args, "info_hash")?,
-                port,
-                implied_port,
-                token: token_arg(args)?,
-            }
-        }
-        b"get" => Method::Get {
-            target: id_arg(args, "target")?,
-            seq: args.get_int("seq"),
-        },
-        b"put" => Method::Put(decode_put(args)?),
-        b"sample_infohashes" => Method::SampleInfohashes {
-            target: id_arg(args, "target")?,
-        },
-        other => Method::Unknown {
-            name: other.iter().copied().take(64).collect(),
-            target: id_arg(args, "target")
-                .or_else(|_| id_arg(args, "info_hash"))
-                .ok(),
-        },
-    };
-    Ok(Query { id, method, want })
-}
-
-fn token_arg(args: &Dict<'_>) -> Result<Vec<u8>, &'static str> {
-    args.get_bytes("token")
-        .filter(|t| t.len() <= TOKEN_BYTES_MAX)
-        .map(<[u8]>::to_vec)
-        .ok_or("missing or bad token")
-}
-
-fn decode_put(args: &Dict<'_>) -> Result<PutRequest, &'static str> {
-    let value = args.get(b"v").ok_or("missing v")?.raw().to_vec();
-    let token = token_arg(args)?;
-    let mutable = match args.get_bytes("k") {
-        None => None,
-        Some(key) => Some(MutableFields {
-            key: key.try_into().map_err(|_| "k must be 32 bytes")?,
-            signature: args
-                .get_bytes("sig")
-                .and_then(|s| s.try_into().ok())
-                .ok_or("sig must be 64 bytes")?,
-            seq: args.get_int("seq").ok_or("missing seq")?,
-            salt: args.get_bytes("salt").unwrap_or(b"").to_vec(),
-            cas: args.get_int("cas"),
-        }),
-    };
-    Ok(PutRequest {
-        token,
-        value,
-        mutable,
-    })
-}
-
-fn decode_response(dict: &Dict<'_>) -> Result<Response, &'static str> {
-    let r = dict.get_dict("r").ok_or("missing r")?;
-    let mut response = Response {
-        id: id_arg(r, "id")?,
-        ..Response::default()
-    };
-    if let Some(nodes) = r.get_bytes("nodes") {
-        response.nodes = decode_compact_nodes(nodes, 4);
-    }
-    if let Some(nodes6) = r.get_bytes("nodes6") {
-        response.nodes6 = decode_compact_nodes(nodes6, 16);
-    }
-    if let Some(values) = r.get_list("values") {
-        response.values = values
-            .iter()
-            .filter_map(|v| v.as_bytes().and_then(decode_compact_addr))
-            .take(PEERS_PER_REPLY_MAX)
-            .collect();
-    }
-    response.token = r
-        .get_bytes("token")
-        .filter(|t| t.len() <= TOKEN_BYTES_MAX)
-        .map(<[u8]>::to_vec);
-    response.value = r.get(b"v").map(|v| v.raw().to_vec());
-    response.key = r.get_bytes("k").and_then(|k| k.try_into().ok());
-    response.signature = r.get_bytes("sig").and_then(|s| s.try_into().ok());
-    response.seq = r.get_int("seq");
-    response.samples = r.get_bytes("samples").map(|s| {
-        s.chunks_exact(20)
-            .take(SAMPLES_PER_REPLY_MAX)
-            .filter_map(NodeId::from_slice)
-            .collect()
-    });
-    response.interval = r.get_int("interval");
-    response.num = r.get_int("num");
-    Ok(response)
-}
-
-fn decode_error(dict: &Dict<'_>) -> Result<ErrorReply, &'static str> {
-    let list = dict.get_list("e").ok_or("missing e")?;
-    let code = list
-        .first()
-        .and_then(Value::as_int)
-        .ok_or("bad error code")?;
-    let message = list
-        .get(1)
-        .and_then(Value::as_bytes)
-        .map(|m| String::from_utf8_lossy(&m[..m.len().min(ERROR_MESSAGE_BYTES_MAX)]).into_owned())
-        .unwrap_or_default();
-    Ok(ErrorReply { code, message })
-}
-
-fn encode_query(q: &Query) -> (Vec<u8>, Owned) {
-    let mut args = Owned::dict().with("id", q.id.0.to_vec());
-    let mut want = Vec::new();
-    if q.want.v4 {
-        want.push(Owned::from("n4"));
-    }
-    if q.want.v6 {
-        want.push(Owned::from("n6"));
-    }
-    if !want.is_empty() {
-        args.insert("want", want);
-    }
-    let name = match &q.method {
-        Method::Ping => "ping",
-        Method::FindNode { target } => {
-            args.insert("target", target.0.to_vec());
-            "find_node"
-        }
-        Method::GetPeers { info_hash } => {
-            args.insert("info_hash", info_hash.0.to_vec());
-            "get_peers"
-        }
-        Method::AnnouncePeer {
-            info_hash,
-            port,
-            implied_port,
-            token,
-        } => {
-            args.insert("info_hash", info_hash.0.to_vec());
-            args.insert("port", i64::from(*port));
-            args.insert("token", token.clone());
-            if *implied_port {
-                args.insert("implied_port", 1i64);
-            }
-            "announce_peer"
-        }
-        Method::Get { target, seq } => {
-            args.insert("target", target.0.to_vec());
-            if let Some(seq) = seq {
-                args.insert("seq", *seq);
-            }
-            "get"
-        }
-        Method::Put(put) => {
-            args.insert("token", put.token.clone());
-            args.insert("v", Owned::Raw(put.value.clone()));
-            if let Some(m) = &put.mutable {
-                args.insert("k", m.key.to_vec());
-                args.insert("sig", m.signature.to_vec());
-                args.insert("seq", m.seq);
-                if !m.salt.is_empty() {
-                    args.insert("salt", m.salt.clone());
-                }
-                if let Some(cas) = m.cas {
-                    args.insert("cas", cas);
-                }
-            }
-            "put"
-        }
-        Method::SampleInfohashes { target } => {
-            args.insert("target", target.0.to_vec());
-            "sample_infohashes"
-        }
-        Method::Unknown { name, target } => {
-            if let Some(target) = target {
-                args.insert("target", target.0.to_vec());
-            }
-            return (name.clone(), args);
-        }
-    };
-    (name.as_bytes().to_vec(), args)
-}
-
-fn encode_response(r: &Response) -> Owned {
-    let mut out = Owned::dict().with("id", r.id.0.to_vec());
-    if !r.nodes.is_empty() {
-        out.insert("nodes", encode_compact_nodes(&r.nodes));
-    }
-    if !r.nodes6.is_empty() {
-        out.insert("nodes6", encode_compact_nodes(&r.nodes6));
-    }
-    if !r.values.is_empty() {
-        let values: Vec<Owned> = r
-            .values
-            .iter()
-            .map(|a| Owned::from(encode_compact_addr(*a)))
-            .collect();
-        out.insert("values", values);
-    }
-    if let Some(token) = &r.token {
-        out.insert("token", token.clone());
-    }
-    if let Some(v) = &r.value {
-        out.insert("v", Owned::Raw(v.clone()));
-    }
-    if let Some(k) = &r.key {
-        out.insert("k", k.to_vec());
-    }
-    if let Some(sig) = &r.signature {
-        out.insert("sig", sig.to_vec());
-    }
-    if let Some(seq) = r.seq {
-        out.insert("seq", seq);
-    }
-    if let Some(samples) = &r.samples {
-        out.insert(
-            "samples",
-            samples.iter().flat_map(|s| s.0).collect::<Vec<u8>>(),
-        );
-    }
-    if let Some(interval) = r.interval {
-        out.insert("interval", interval);
-    }
-    if let Some(num) = r.num {
-        out.insert("num", num);
-    }
-    out
 }
 
 /// Compact address: 4 or 16 address bytes then the big-endian port.
 pub fn encode_compact_addr(addr: SocketAddr) -> Vec<u8> {
-    let mut out = match addr.ip() {
-        IpAddr::V4(ip) => ip.octets().to_vec(),
-        IpAddr::V6(ip) => ip.octets().to_vec(),
-    };
-    out.extend_from_slice(&addr.port().to_be_bytes());
-    out
+    let mut compact = [0u8; 18];
+    let len = encode::write_compact_addr(addr, &mut compact);
+    compact[..len].to_vec()
 }
 
 /// Parses a 6- or 18-byte compact address.
@@ -604,28 +298,6 @@ pub fn decode_compact_addr(bytes: &[u8]) -> Option<SocketAddr> {
         }
         _ => None,
     }
-}
-
-fn decode_compact_nodes(bytes: &[u8], ip_len: usize) -> Vec<NodeInfo> {
-    bytes
-        .chunks_exact(20 + ip_len + 2)
-        .take(NODES_PER_REPLY_MAX)
-        .filter_map(|chunk| {
-            Some(NodeInfo {
-                id: NodeId::from_slice(&chunk[..20])?,
-                addr: decode_compact_addr(&chunk[20..])?,
-            })
-        })
-        .collect()
-}
-
-fn encode_compact_nodes(nodes: &[NodeInfo]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nodes.len() * 38);
-    for node in nodes {
-        out.extend_from_slice(&node.id.0);
-        out.extend_from_slice(&encode_compact_addr(node.addr));
-    }
-    out
 }
 
 #[cfg(test)]
