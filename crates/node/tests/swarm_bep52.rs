@@ -212,8 +212,7 @@ async fn serve_lies(
     use metainfo::merkle_proof::{HashRange, PieceTree};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use wire::{
-        Decoder, ExtendedHandshake, Handshake, Limits, Message, MetadataMessage, Reserved,
-        METADATA_PIECE_LEN,
+        ExtendedHandshake, Handshake, Message, MetadataMessage, Reserved, METADATA_PIECE_LEN,
     };
     const OUR_UT_METADATA: u8 = 3;
     let info = torrent.info.info_bytes().to_vec();
@@ -222,20 +221,11 @@ async fn serve_lies(
         info_hash: torrent.info.info_hashes().wire_id(),
         peer_id: *b"-XX0001-lying-seeder",
     };
-    let mut decoder = Decoder::new(Limits::DEFAULT);
     let mut buf = vec![0u8; 64 * 1024];
     // Every loop below ends when spore closes the connection (it must) or the test ends.
-    loop {
-        match decoder.next_handshake() {
-            Ok(Some(_)) => break,
-            Ok(None) => {}
-            Err(_) => return,
-        }
-        match stream.read(&mut buf).await {
-            Ok(n) if n > 0 => decoder.feed(&buf[..n]),
-            _ => return,
-        }
-    }
+    let Some(mut decoder) = read_handshake(&mut stream, &mut buf).await else {
+        return;
+    };
     let mut hs = ExtendedHandshake {
         metadata_size: Some(info.len() as u64),
         ..ExtendedHandshake::default()

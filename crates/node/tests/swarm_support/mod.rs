@@ -319,6 +319,25 @@ impl HostilePeer {
     }
 }
 
+/// Reads a fake peer's connection until the other side's handshake has arrived; `None` if the
+/// connection ended or sent garbage first. The decoder holds whatever came after it.
+pub async fn read_handshake(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut [u8],
+) -> Option<wire::Decoder> {
+    use tokio::io::AsyncReadExt;
+    let mut decoder = wire::Decoder::new(wire::Limits::DEFAULT);
+    loop {
+        if decoder.next_handshake().ok()?.is_some() {
+            return Some(decoder);
+        }
+        match stream.read(buf).await {
+            Ok(n) if n > 0 => decoder.feed(&buf[..n]),
+            _ => return None,
+        }
+    }
+}
+
 async fn serve_hostile(
     mut stream: tokio::net::TcpStream,
     info_hash: [u8; 20],
@@ -326,26 +345,17 @@ async fn serve_hostile(
     hostility: Hostility,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use wire::{Decoder, Handshake, Limits, Message, Reserved};
+    use wire::{Handshake, Message, Reserved};
     let ours = Handshake {
         reserved: Reserved::default(),
         info_hash,
         peer_id: *b"-XX0001-hostile-peer",
     };
-    let mut decoder = Decoder::new(Limits::DEFAULT);
     let mut buf = vec![0u8; 64 * 1024];
     // Every loop below ends when spore closes the connection (it must) or the test ends.
-    loop {
-        match decoder.next_handshake() {
-            Ok(Some(_)) => break,
-            Ok(None) => {}
-            Err(_) => return,
-        }
-        match stream.read(&mut buf).await {
-            Ok(n) if n > 0 => decoder.feed(&buf[..n]),
-            _ => return,
-        }
-    }
+    let Some(mut decoder) = read_handshake(&mut stream, &mut buf).await else {
+        return;
+    };
     decoder.set_piece_count(piece_count);
     let Hostility::CorruptBlocks = hostility;
     let mut out = ours.to_bytes().to_vec();
