@@ -127,16 +127,24 @@ pub fn drive(
             peer_feed.clone(),
         )
         .await?;
-        // Tracker announces (BEP 3/12/15): after the run ends it sends `stopped` and returns.
-        let trackers = tokio::spawn(node::announce::announce_swarm(
-            node::announce::config_for(&source, options.local_ip, options.seed),
-            status_rx.clone(),
-            peer_feed.clone(),
-            watch::channel(node::announce::Report::default()).0,
-        ));
+        // Tracker announces (BEP 3/12/15), one announcer per info-hash: after the run ends
+        // each sends `stopped` and returns.
+        let trackers: Vec<_> = node::announce::configs_for(&source, options.local_ip, options.seed)
+            .into_iter()
+            .map(|config| {
+                tokio::spawn(node::announce::announce_swarm(
+                    config,
+                    status_rx.clone(),
+                    peer_feed.clone(),
+                    watch::channel(node::announce::Report::default()).0,
+                ))
+            })
+            .collect();
         let result = node::swarm::run(source, options, status_tx, discovered, shutdown).await;
         drop((peer_feed, status_rx));
-        let _ = trackers.await;
+        for announcer in trackers {
+            let _ = announcer.await;
+        }
         let _ = display.await;
         if let Some(bar) = bar {
             bar.finish_and_clear();

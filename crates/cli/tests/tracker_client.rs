@@ -33,15 +33,18 @@ fn shared_dir() -> PathBuf {
     )
 }
 
-/// A content file, a v1 torrent for it announcing to `tracker_url`, and its info-hash.
+/// A content file, a torrent for it announcing to `tracker_url`, and its info-hashes.
 struct Content {
     dir: tempfile::TempDir,
     torrent: PathBuf,
+    /// The id on the wire (the v1 hash unless the torrent is v2-only).
     info_hash: [u8; 20],
+    info_hashes: metainfo::InfoHashes,
 }
 
 impl Content {
-    fn new(tracker_url: &str) -> Content {
+    /// `version` is `spore create`'s flag: `--v1`, `--v2` or `--hybrid`.
+    fn new(tracker_url: &str, version: &str) -> Content {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("seed");
         std::fs::create_dir(&data).expect("mkdir");
@@ -52,7 +55,7 @@ impl Content {
         std::fs::write(data.join("payload.bin"), bytes).expect("write content");
         let torrent = dir.path().join("payload.torrent");
         let created = spore()
-            .args(["create", "--v1", "--piece-length", "256K", "--tracker"])
+            .args(["create", version, "--piece-length", "256K", "--tracker"])
             .arg(tracker_url)
             .arg(data.join("payload.bin"))
             .arg("-o")
@@ -64,6 +67,7 @@ impl Content {
             .expect("spore's torrent parses");
         Content {
             info_hash: parsed.info.info_hashes().wire_id(),
+            info_hashes: parsed.info.info_hashes(),
             torrent,
             dir,
         }
@@ -132,7 +136,7 @@ impl Drop for Running {
 fn tracked_content(scheme: &str) -> (String, Content, OpenTracker) {
     let addr = opentracker::free_port(Ipv4Addr::LOCALHOST);
     let url = format!("{scheme}://{addr}/announce");
-    let content = Content::new(&url);
+    let content = Content::new(&url, "--v1");
     let tracker = OpenTracker::start_at(addr, &[content.info_hash]);
     (url, content, tracker)
 }
@@ -308,4 +312,30 @@ fn spore_downloads_from_spore_through_a_udp_tracker() {
     );
     interrupt(seeder);
     assert_eq!(scrape(&url, content.info_hash).complete, 0);
+}
+
+#[test]
+fn a_hybrid_torrent_is_announced_under_both_its_info_hashes() {
+    let addr = opentracker::free_port(Ipv4Addr::LOCALHOST);
+    let url = format!("http://{addr}/announce");
+    let content = Content::new(&url, "--hybrid");
+    let v1 = content.info_hashes.v1.expect("a hybrid has a v1 hash").0;
+    let v2 = content
+        .info_hashes
+        .v2
+        .expect("a hybrid has a v2 hash")
+        .truncated();
+    let _tracker = OpenTracker::start_at(addr, &[v1, v2]);
+    let _seeder = spore_seed(&content);
+    // v1-only clients look for it under the SHA-1 hash, v2-only ones under the truncated
+    // SHA-256 hash (BEP 52): the seeder must be listed under both.
+    for (name, hash) in [("v1", v1), ("truncated v2", v2)] {
+        let counts = wait_for_counts(
+            &url,
+            hash,
+            &format!("the seeder under its {name} hash"),
+            |s| s.complete == 1,
+        );
+        assert_eq!(counts.incomplete, 0, "{name}: {counts:?}");
+    }
 }

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tracker::{Event, InfoHash, PeerId, ScrapeStats};
 
 use schedule::{Schedule, Tiers};
-pub use swarm_feed::{announce_swarm, config_for, forget_trackers, tiers_of, transfer_of};
+pub use swarm_feed::{announce_swarm, configs_for, forget_trackers, tiers_of, transfer_of};
 
 /// Peers asked of a tracker in each announce.
 pub const NUMWANT_DEFAULT: u32 = 50;

@@ -31,21 +31,33 @@ pub fn forget_trackers(source: &mut Source) {
     }
 }
 
-/// The announcer's configuration for `source`, sending from `local_ip` (the swarm's outgoing
-/// address, so that trackers hand out an address the swarm accepts connections on).
-pub fn config_for(source: &Source, local_ip: Option<IpAddr>, seed: u64) -> Config {
+/// The announcers' configurations for `source`, sending from `local_ip` (the swarm's outgoing
+/// address, so that trackers hand out an address the swarm accepts connections on): one per
+/// info-hash the swarm is known by, so a hybrid torrent is announced under its v1 hash and its
+/// truncated v2 hash (BEP 52), where v1-only and v2-only peers look for it.
+pub fn configs_for(source: &Source, local_ip: Option<IpAddr>, seed: u64) -> Vec<Config> {
     let info_hashes = match source {
         Source::Torrent(torrent) => torrent.info.info_hashes(),
         Source::Magnet(magnet) => magnet.info_hashes,
     };
-    let mut config = Config::new(
-        tiers_of(source),
-        InfoHash(info_hashes.wire_id()),
-        PeerId(crate::swarm::peer_id(seed)),
-        seed,
-    );
-    config.local_ip = local_ip;
-    config
+    let ids = [
+        info_hashes.v1.map(|v1| v1.0),
+        info_hashes.v2.map(|v2| v2.truncated()),
+    ];
+    ids.into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut config = Config::new(
+                tiers_of(source),
+                InfoHash(id),
+                PeerId(crate::swarm::peer_id(seed)),
+                seed ^ i as u64,
+            );
+            config.local_ip = local_ip;
+            config
+        })
+        .collect()
 }
 
 /// What the announcer needs from a swarm's status.
