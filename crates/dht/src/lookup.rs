@@ -195,12 +195,15 @@ impl Lookup {
         }
     }
 
-    /// Whether the K closest live candidates have all answered, or nothing is left to try.
+    /// Whether the K closest live candidates have all answered, or nothing is left to try. A
+    /// candidate past its short timeout counts as gone here: one silent node among the closest
+    /// must not hold the lookup until the hard timeout (its late answer is still taken while
+    /// the lookup lasts).
     pub fn is_done(&self) -> bool {
         let mut closest_answered = 0;
         for candidate in self.candidates.values() {
             match candidate.state {
-                State::Failed => continue,
+                State::Failed | State::Slow => continue,
                 State::Responded => closest_answered += 1,
                 _ => break,
             }
@@ -291,6 +294,32 @@ mod tests {
         assert_eq!(closest[0], (info(2), Some(b"t".to_vec())));
         assert_eq!(closest.len(), 2);
         assert_eq!(lookup.hops(), 2, "the seed named the closest node");
+    }
+
+    #[test]
+    fn a_silent_node_among_the_closest_does_not_hold_the_lookup() {
+        let target = NodeId([0; 20]);
+        let mut lookup = Lookup::new(target, &[(None, info(200).addr)], 2, 3);
+        lookup.next_queries();
+        lookup.on_response(
+            info(200).addr,
+            info(200).id,
+            &[info(1), info(2), info(3)],
+            None,
+        );
+        assert_eq!(lookup.next_queries().len(), 3);
+        lookup.on_response(info(2).addr, info(2).id, &[], None);
+        lookup.on_response(info(3).addr, info(3).id, &[], None);
+        assert!(
+            !lookup.is_done(),
+            "the closest is still within its short timeout"
+        );
+        // Past its short timeout the closest counts as gone: two of the rest answered.
+        lookup.on_slow(info(1).addr);
+        assert!(lookup.is_done());
+        // A late answer is still taken while the lookup's owner has not finished it.
+        lookup.on_response(info(1).addr, info(1).id, &[], None);
+        assert_eq!(lookup.closest_responded()[0].0, info(1));
     }
 
     #[test]
