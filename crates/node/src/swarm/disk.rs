@@ -108,27 +108,12 @@ struct PieceJob {
 /// for its inode lock, and one thread hashing at SHA-NI speed keeps up with the network. One
 /// reader: blocks go out in the order they were asked for (what a streaming peer relies on).
 pub struct Disk {
-    piece_sizes: PieceSizes,
+    torrent: Arc<Torrent>,
     pieces: BTreeMap<u32, Vec<u8>>,
     /// Buffers of written pieces, ready for new ones (no fresh zeroed pages per piece).
     spare: Vec<Vec<u8>>,
     writer: mpsc::Sender<PieceJob>,
     reader: mpsc::Sender<ReadBatch>,
-}
-
-/// Piece sizes of a torrent (the last piece may be short).
-#[derive(Clone, Copy)]
-struct PieceSizes {
-    piece_len: u64,
-    total_len: u64,
-}
-
-impl PieceSizes {
-    fn of(&self, index: u32) -> Option<usize> {
-        let start = u64::from(index).checked_mul(self.piece_len)?;
-        let len = self.total_len.checked_sub(start)?.min(self.piece_len);
-        (len > 0).then_some(len as usize)
-    }
 }
 
 impl Disk {
@@ -141,18 +126,17 @@ impl Disk {
         pieces_in_progress_max: usize,
     ) -> Disk {
         let (writer, jobs) = mpsc::channel(pieces_in_progress_max.max(1));
-        let piece_sizes = PieceSizes {
-            piece_len: torrent.info.piece_length(),
-            total_len: torrent.info.total_size(),
-        };
         let (reader, reads) = mpsc::channel(READ_BATCHES_QUEUED_MAX);
         tokio::task::spawn_blocking({
             let (storage, done) = (storage.clone(), done.clone());
             move || read_blocks_in_order(&storage, reads, &done)
         });
-        tokio::task::spawn_blocking(move || write_pieces(&torrent, &storage, jobs, &done));
+        tokio::task::spawn_blocking({
+            let torrent = torrent.clone();
+            move || write_pieces(&torrent, &storage, jobs, &done)
+        });
         Disk {
-            piece_sizes,
+            torrent,
             pieces: BTreeMap::new(),
             spare: Vec::new(),
             writer,
@@ -162,14 +146,14 @@ impl Disk {
 
     /// Keeps a received block until its piece is complete.
     pub fn write_block(&mut self, block: BlockRequest, data: &[u8]) {
-        let Some(size) = self.piece_sizes.of(block.index) else {
+        let Some(size) = self.torrent.info.piece_size(block.index) else {
             return;
         };
         let spare = &mut self.spare;
         let piece = self.pieces.entry(block.index).or_insert_with(|| {
             let mut buffer = spare.pop().unwrap_or_default();
             // Every block is written before the piece is checked, so stale bytes never count.
-            buffer.resize(size, 0);
+            buffer.resize(size as usize, 0);
             buffer
         });
         let start = block.begin as usize;
