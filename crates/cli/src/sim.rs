@@ -46,6 +46,9 @@ pub struct Args {
     /// Write report.json, perf.json and SVG plots into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Worker threads (0: one per core); the report is the same for any number.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// How the run went on this machine (not part of the deterministic report).
@@ -92,7 +95,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     let log_lines = out.shows_progress() && !std::io::stderr().is_terminal();
     let (mut current_run, mut logged_step) = (0, None);
     let (report, wall) = timed(|| {
-        sim::runner::run(&scenario, &mut |progress: Progress| {
+        sim::runner::run(&scenario, args.threads, &mut |progress: Progress| {
             if progress.run != current_run {
                 current_run = progress.run;
                 logged_step = None;
@@ -120,6 +123,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
             ));
         })
     });
+    let report = report?;
     bar.finish_and_clear();
     let events: u64 = report.runs.iter().map(|run| run.engine.events).sum();
     let peak = peak_memory_bytes();

@@ -1,15 +1,26 @@
-//! The discrete-event loop: one binary heap of events in virtual time, many sans-IO cores.
+//! The discrete-event loop: virtual time, many sans-IO cores, run in parallel windows.
 //!
-//! There is no global tick and no per-node runtime. Each node owns at most one live wake-up: the
-//! engine remembers the deadline the core last asked for and pushes a heap entry only when it
-//! changes; entries that no longer match the remembered deadline are stale and skipped. Packets
-//! are real encoded bytes, delayed and dropped by the [`Network`] model.
+//! Pending work sits in one binary heap (datagram deliveries and wake-ups) and the caller's
+//! actions in another. Each node owns at most one live wake-up: the engine remembers the
+//! deadline the core last asked for and pushes a heap entry only when it changes; entries that
+//! no longer match the remembered deadline are stale and skipped. Packets are real encoded
+//! bytes, delayed and dropped by the [`Network`] model.
+//!
+//! The loop is conservative and windowed. No datagram arrives sooner than the network's
+//! minimum one-way delay (the *lookahead*) after it was sent, so everything that happens in
+//! `[t, t + lookahead)` depends only on what was already in the heap at `t`: every node with
+//! work in that window can run on its own, on any thread, through its deliveries and its own
+//! wake-ups. Windows also end at the caller's next action, which is a barrier. Afterwards one
+//! thread merges what the nodes sent, in node order: losses are drawn and heap sequence numbers
+//! assigned in an order that does not depend on the number of threads, so neither does the run.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use sansio::{Rng, RngExt, Timestamp};
 
 use crate::network::Network;
@@ -20,10 +31,15 @@ pub const NODE_PORT: u16 = 6881;
 /// Most nodes one engine can address (the 10.0.0.0/8 range, minus network and broadcast).
 pub const NODES_MAX: u32 = (1 << 24) - 2;
 
+/// Fewest nodes with work in a window worth handing to other threads.
+const PARALLEL_MIN: usize = 8;
+
 /// A sans-IO core as the engine sees it: timed inputs in, datagrams and events out.
-pub trait Core {
+///
+/// Cores run on the engine's worker threads, hence `Send`.
+pub trait Core: Send {
     /// What the core reports to its user (lookup results and the like).
-    type Event;
+    type Event: Send;
     /// A datagram from `from` arrived at `now`.
     fn handle_input(&mut self, now: Timestamp, from: SocketAddr, bytes: &[u8]);
     /// The deadline from [`Core::poll_timeout`] passed.
@@ -88,7 +104,7 @@ pub struct EngineStats {
     pub packets_undeliverable: u64,
 }
 
-enum Job<A> {
+enum Job {
     Deliver {
         to: NodeHandle,
         from: NodeHandle,
@@ -96,29 +112,104 @@ enum Job<A> {
         bytes: Vec<u8>,
     },
     Wake(NodeHandle),
-    Action(A),
 }
 
-struct Entry<A> {
+/// Something due at `time`; `seq` orders what is due at the same time by when it was queued.
+struct Entry<J> {
     time: Timestamp,
     seq: u64,
-    job: Job<A>,
+    job: J,
 }
 
-impl<A> PartialEq for Entry<A> {
+impl<J> PartialEq for Entry<J> {
     fn eq(&self, other: &Self) -> bool {
         (self.time, self.seq) == (other.time, other.seq)
     }
 }
-impl<A> Eq for Entry<A> {}
-impl<A> PartialOrd for Entry<A> {
+impl<J> Eq for Entry<J> {}
+impl<J> PartialOrd for Entry<J> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<A> Ord for Entry<A> {
+impl<J> Ord for Entry<J> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+/// A datagram delivery taken out of the heap for the window being run.
+struct Delivery {
+    to: NodeHandle,
+    time: Timestamp,
+    seq: u64,
+    from: NodeHandle,
+    bytes: Vec<u8>,
+}
+
+/// What one node did: datagrams and events stamped with the time they were emitted.
+struct Outcome<E> {
+    node: NodeHandle,
+    transmits: Vec<(Timestamp, SocketAddr, Vec<u8>)>,
+    events: Vec<(Timestamp, E)>,
+    /// Deliveries and wake-ups handled.
+    handled: u64,
+    /// The wake-up the core wants next (`NEVER` for none).
+    deadline: Timestamp,
+}
+
+impl<E> Outcome<E> {
+    fn new(node: NodeHandle) -> Self {
+        Outcome {
+            node,
+            transmits: Vec::new(),
+            events: Vec::new(),
+            handled: 0,
+            deadline: Timestamp::NEVER,
+        }
+    }
+
+    /// Collects what `core` emitted at `now` and the wake-up it now wants.
+    fn collect<C: Core<Event = E>>(&mut self, core: &mut C, now: Timestamp) {
+        while let Some((dest, bytes)) = core.poll_transmit() {
+            self.transmits.push((now, dest, bytes));
+        }
+        while let Some(event) = core.poll_event() {
+            self.events.push((now, event));
+        }
+        // A core asking for a past deadline is woken at once, but never twice at one instant.
+        self.deadline = core
+            .poll_timeout()
+            .map_or(Timestamp::NEVER, |t| t.max(now + Duration::from_micros(1)));
+    }
+}
+
+/// One node's share of a window: its deliveries (in time order) and its wake-ups before `end`.
+struct Work<'a, C: Core> {
+    core: &'a mut C,
+    deliveries: &'a [Delivery],
+    outcome: Outcome<C::Event>,
+}
+
+impl<C: Core> Work<'_, C> {
+    fn run(mut self, end: Timestamp) -> Outcome<C::Event> {
+        let mut next = self.deliveries.iter().peekable();
+        loop {
+            let arrival = next.peek().map_or(Timestamp::NEVER, |d| d.time);
+            let wake = self.outcome.deadline;
+            let now = if wake < end && wake <= arrival {
+                self.core.handle_timeout(wake);
+                wake
+            } else if let Some(delivery) = next.next_if(|d| d.time < end) {
+                self.core
+                    .handle_input(delivery.time, delivery.from.addr(), &delivery.bytes);
+                delivery.time
+            } else {
+                return self.outcome;
+            };
+            self.outcome.handled += 1;
+            self.outcome.collect(self.core, now);
+        }
     }
 }
 
@@ -126,30 +217,35 @@ impl<A> Ord for Entry<A> {
 pub struct Engine<C: Core, A> {
     now: Timestamp,
     seq: u64,
-    heap: BinaryHeap<Reverse<Entry<A>>>,
+    heap: BinaryHeap<Reverse<Entry<Job>>>,
+    actions: BinaryHeap<Reverse<Entry<A>>>,
     cores: Vec<Option<C>>,
     deadlines: Vec<Timestamp>,
     network: Network,
+    /// No datagram arrives sooner than this after it was sent: the length of a window.
+    lookahead: Duration,
     rng: Rng,
-    events: VecDeque<(NodeHandle, C::Event)>,
-    /// Scratch space for the datagrams one flush collects (kept to reuse its allocation).
-    outgoing: Vec<(SocketAddr, Vec<u8>)>,
+    events: VecDeque<(Timestamp, NodeHandle, C::Event)>,
     stats: EngineStats,
 }
 
 impl<C: Core, A> Engine<C, A> {
     /// An engine with no nodes yet; `rng` decides packet losses.
+    ///
+    /// Windows run on the threads of the current rayon pool (see `rayon::ThreadPool::install`);
+    /// the result is the same for any number of threads.
     pub fn new(network: Network, rng: Rng) -> Self {
         Engine {
             now: Timestamp::ZERO,
             seq: 0,
             heap: BinaryHeap::new(),
+            actions: BinaryHeap::new(),
             cores: Vec::new(),
             deadlines: Vec::new(),
+            lookahead: network.min_one_way_delay(),
             network,
             rng,
             events: VecDeque::new(),
-            outgoing: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -222,89 +318,161 @@ impl<C: Core, A> Engine<C, A> {
     }
 
     /// Schedules `action` to be returned by [`Engine::run_until`] at `time` (not before now).
+    ///
+    /// Actions are barriers: everything due before one has happened when it is returned.
     pub fn schedule(&mut self, time: Timestamp, action: A) {
-        self.push(time.max(self.now), Job::Action(action));
+        self.seq += 1;
+        self.actions.push(Reverse(Entry {
+            time: time.max(self.now),
+            seq: self.seq,
+            job: action,
+        }));
     }
 
     /// Processes events in time order until one needs the caller or `deadline` is reached.
     pub fn run_until(&mut self, deadline: Timestamp) -> Step<C::Event, A> {
         loop {
-            if let Some((node, event)) = self.events.pop_front() {
-                return Step::Event(self.now, node, event);
+            if let Some((time, node, event)) = self.events.pop_front() {
+                return Step::Event(time, node, event);
             }
-            let Some(Reverse(head)) = self.heap.peek() else {
+            let next_job = self
+                .heap
+                .peek()
+                .map_or(Timestamp::NEVER, |Reverse(entry)| entry.time);
+            let next_action = self
+                .actions
+                .peek()
+                .map_or(Timestamp::NEVER, |Reverse(entry)| entry.time);
+            if next_action <= deadline && next_action <= next_job {
+                let Some(Reverse(entry)) = self.actions.pop() else {
+                    continue;
+                };
+                self.now = entry.time;
+                self.stats.events += 1;
+                return Step::Action(entry.time, entry.job);
+            }
+            if next_job > deadline {
                 self.now = self.now.max(deadline);
                 return Step::Idle;
-            };
-            if head.time > deadline {
-                self.now = self.now.max(deadline);
-                return Step::Idle;
             }
-            let Some(Reverse(entry)) = self.heap.pop() else {
-                continue;
-            };
-            match entry.job {
-                Job::Wake(node) => {
-                    if self.deadlines[node.0 as usize] != entry.time {
-                        continue;
-                    }
-                    self.now = entry.time;
-                    self.stats.events += 1;
-                    self.deadlines[node.0 as usize] = Timestamp::NEVER;
-                    if let Some(core) = self.cores[node.0 as usize].as_mut() {
-                        core.handle_timeout(entry.time);
-                        self.flush(node);
-                    }
-                }
-                Job::Deliver { to, from, bytes } => {
-                    self.now = entry.time;
-                    self.stats.events += 1;
-                    match self.cores[to.0 as usize].as_mut() {
-                        Some(core) => {
-                            core.handle_input(entry.time, from.addr(), &bytes);
-                            self.flush(to);
-                        }
-                        None => self.stats.packets_undeliverable += 1,
-                    }
-                }
-                Job::Action(action) => {
-                    self.now = entry.time;
-                    self.stats.events += 1;
-                    return Step::Action(entry.time, action);
-                }
-            }
+            let end = (next_job + self.lookahead)
+                .min(next_action)
+                .min(deadline + Duration::from_micros(1));
+            self.run_window(end);
         }
     }
 
-    /// Collects the node's datagrams and events and re-arms its wake-up if the deadline moved.
+    /// Runs every node's deliveries and wake-ups due before `end`, then merges their output.
+    fn run_window(&mut self, end: Timestamp) {
+        let mut deliveries = Vec::new();
+        let mut woken = Vec::new();
+        while let Some(Reverse(entry)) = self.heap.peek() {
+            if entry.time >= end {
+                break;
+            }
+            let Some(Reverse(entry)) = self.heap.pop() else {
+                break;
+            };
+            self.now = self.now.max(entry.time);
+            match entry.job {
+                Job::Wake(node) => {
+                    if self.deadlines[node.0 as usize] == entry.time {
+                        woken.push(node);
+                    }
+                }
+                Job::Deliver { to, from, bytes } => deliveries.push(Delivery {
+                    to,
+                    time: entry.time,
+                    seq: entry.seq,
+                    from,
+                    bytes,
+                }),
+            }
+        }
+        deliveries.sort_unstable_by_key(|d| (d.to, d.time, d.seq));
+        let mut groups: Vec<(NodeHandle, Range<usize>)> = Vec::new();
+        for (i, delivery) in deliveries.iter().enumerate() {
+            match groups.last_mut() {
+                Some((node, range)) if *node == delivery.to => range.end = i + 1,
+                _ => groups.push((delivery.to, i..i + 1)),
+            }
+        }
+        groups.extend(woken.into_iter().map(|node| (node, 0..0)));
+        groups.sort_by_key(|(node, _)| *node);
+        groups.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same && earlier.1.is_empty() {
+                earlier.1 = later.1.clone();
+            }
+            same
+        });
+        let mut work = Vec::with_capacity(groups.len());
+        let cores = pick_mut(&mut self.cores, groups.iter().map(|(node, _)| node.0));
+        for ((node, range), core) in groups.into_iter().zip(cores) {
+            let Some(core) = core.as_mut() else {
+                self.stats.packets_undeliverable += range.len() as u64;
+                continue;
+            };
+            let mut outcome = Outcome::new(node);
+            outcome.deadline = self.deadlines[node.0 as usize];
+            work.push(Work {
+                core,
+                deliveries: &deliveries[range],
+                outcome,
+            });
+        }
+        let outcomes: Vec<Outcome<C::Event>> =
+            if work.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+                work.into_par_iter().map(|work| work.run(end)).collect()
+            } else {
+                work.into_iter().map(|work| work.run(end)).collect()
+            };
+        debug_assert!(
+            self.events.is_empty(),
+            "events are returned before a window"
+        );
+        for outcome in outcomes {
+            self.merge(outcome);
+        }
+        // Events in time order; at one instant, in node order (the merge order).
+        self.events
+            .make_contiguous()
+            .sort_by_key(|(time, _, _)| *time);
+    }
+
+    /// Collects the node's datagrams and events after the caller acted on its core.
     fn flush(&mut self, node: NodeHandle) {
         let Some(core) = self.cores[node.0 as usize].as_mut() else {
             return;
         };
-        let mut outgoing = std::mem::take(&mut self.outgoing);
-        while let Some(transmit) = core.poll_transmit() {
-            outgoing.push(transmit);
-        }
-        while let Some(event) = core.poll_event() {
-            self.events.push_back((node, event));
-        }
-        // A core asking for a past deadline is woken at once, but never twice at one instant.
-        let wanted = core.poll_timeout().map_or(Timestamp::NEVER, |t| {
-            t.max(self.now + Duration::from_micros(1))
-        });
-        if wanted != self.deadlines[node.0 as usize] {
-            self.deadlines[node.0 as usize] = wanted;
-            if wanted != Timestamp::NEVER {
-                self.push(wanted, Job::Wake(node));
-            }
-        }
-        for (dest, bytes) in outgoing.drain(..) {
-            self.send(node, dest, bytes);
-        }
-        self.outgoing = outgoing;
+        let mut outcome = Outcome::new(node);
+        outcome.collect(core, self.now);
+        self.merge(outcome);
     }
 
-    fn send(&mut self, from: NodeHandle, dest: SocketAddr, bytes: Vec<u8>) {
+    /// Applies what one node did: queues its datagrams and events, re-arms its wake-up.
+    fn merge(&mut self, outcome: Outcome<C::Event>) {
+        let node = outcome.node;
+        self.stats.events += outcome.handled;
+        self.events.extend(
+            outcome
+                .events
+                .into_iter()
+                .map(|(time, event)| (time, node, event)),
+        );
+        let deadline = outcome.deadline;
+        if deadline != self.deadlines[node.0 as usize] {
+            self.deadlines[node.0 as usize] = deadline;
+            if deadline != Timestamp::NEVER {
+                self.push(deadline, Job::Wake(node));
+            }
+        }
+        for (sent, dest, bytes) in outcome.transmits {
+            self.send(node, sent, dest, bytes);
+        }
+    }
+
+    fn send(&mut self, from: NodeHandle, sent: Timestamp, dest: SocketAddr, bytes: Vec<u8>) {
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         let Some(to) = NodeHandle::from_addr(dest).filter(|to| to.0 < self.slots()) else {
@@ -315,11 +483,11 @@ impl<C: Core, A> Engine<C, A> {
             self.stats.packets_lost += 1;
             return;
         }
-        let arrival = self.now + self.network.one_way_delay(from, to);
+        let arrival = sent + self.network.one_way_delay(from, to);
         self.push(arrival, Job::Deliver { to, from, bytes });
     }
 
-    fn push(&mut self, time: Timestamp, job: Job<A>) {
+    fn push(&mut self, time: Timestamp, job: Job) {
         self.seq += 1;
         self.heap.push(Reverse(Entry {
             time,
@@ -327,6 +495,22 @@ impl<C: Core, A> Engine<C, A> {
             job,
         }));
     }
+}
+
+/// Mutable references to the elements at `indices` (ascending, distinct, in range) of `slice`.
+fn pick_mut<T>(mut slice: &mut [T], indices: impl Iterator<Item = u32>) -> Vec<&mut T> {
+    let mut picked = Vec::new();
+    let mut offset = 0;
+    for index in indices {
+        let rest = std::mem::take(&mut slice);
+        let (element, rest) = rest[index as usize - offset..]
+            .split_first_mut()
+            .expect("indices ascend and stay in range");
+        picked.push(element);
+        slice = rest;
+        offset = index as usize + 1;
+    }
+    picked
 }
 
 #[cfg(test)]
@@ -462,6 +646,37 @@ mod tests {
         assert_eq!(answers, 6);
         assert_eq!(engine.stats().packets_undeliverable, 3);
         assert_eq!(engine.now(), Timestamp::from_millis(8_500));
+    }
+
+    #[test]
+    fn windows_give_the_same_run_on_any_number_of_threads() {
+        // A ring of nodes that all ping at the same instants: every window has hundreds of
+        // nodes with work, so the parallel path runs.
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let network = Network::new(NetworkConfig {
+                    loss: 0.2,
+                    ..NetworkConfig::default()
+                });
+                let mut engine: Engine<PingPong, &str> = Engine::new(network, Rng::from_seed(4));
+                let nodes: Vec<NodeHandle> = (0..300).map(|_| engine.add_slot()).collect();
+                for (i, node) in nodes.iter().enumerate() {
+                    let peer = nodes[(i + 1) % nodes.len()];
+                    engine.start(*node, PingPong::new(Timestamp::ZERO, Some(peer.addr())));
+                }
+                (
+                    drain(&mut engine, Timestamp::from_millis(20_000)),
+                    engine.stats(),
+                )
+            })
+        };
+        let (seen, stats) = run(1);
+        assert!(seen.len() > 1500 && stats.packets_lost > 1000, "{stats:?}");
+        assert_eq!(run(3), (seen, stats));
     }
 
     #[test]

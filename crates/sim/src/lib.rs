@@ -35,6 +35,9 @@ pub enum SimError {
     /// A scenario value is out of range.
     #[error("invalid scenario: {0}")]
     Invalid(String),
+    /// The worker threads could not be started.
+    #[error("cannot start the simulator's threads: {0}")]
+    Threads(String),
     /// A plot could not be drawn or written.
     #[error("cannot draw plot {path}: {reason}")]
     Plot {

@@ -83,7 +83,15 @@ impl Network {
         let (pa, pb) = (self.places[a.0 as usize], self.places[b.0 as usize]);
         let distance = ((pa.x - pb.x).powi(2) + (pa.y - pb.y).powi(2)).sqrt();
         let millis = distance + pa.access_ms + pb.access_ms;
-        Duration::from_micros((millis * 1000.0) as u64)
+        Duration::from_micros(((millis * 1000.0) as u64).max(1))
+    }
+
+    /// A lower bound of [`Network::one_way_delay`] for any pair: twice the least access delay
+    /// (at least a microsecond, so a datagram never arrives at the instant it was sent).
+    pub fn min_one_way_delay(&self) -> Duration {
+        let least = self.config.access_min_ms.max(0.0);
+        // The same float operations as one_way_delay, which only adds non-negative terms.
+        Duration::from_micros((((least + least) * 1000.0) as u64).max(1))
     }
 
     /// Round-trip time between `a` and `b` (no processing delay: cores answer instantly).

@@ -41,7 +41,7 @@ pub struct SimNode {
     dht: Dht,
     behaviour: Behaviour,
     /// Contacts a Sybil hands out: the flock (shared by all of its members).
-    flock: std::rc::Rc<[NodeInfo]>,
+    flock: std::sync::Arc<[NodeInfo]>,
     hops: Option<Box<HopTracker>>,
     out: VecDeque<(SocketAddr, Vec<u8>)>,
 }
@@ -71,7 +71,7 @@ struct HopTracker {
 
 impl SimNode {
     /// Wraps `dht` with the given behaviour; `flock` is used by Sybils only.
-    pub fn new(dht: Dht, behaviour: Behaviour, flock: std::rc::Rc<[NodeInfo]>) -> SimNode {
+    pub fn new(dht: Dht, behaviour: Behaviour, flock: std::sync::Arc<[NodeInfo]>) -> SimNode {
         SimNode {
             dht,
             behaviour,

@@ -2,7 +2,7 @@
 //! simulator's global view (the true K closest live nodes to every lookup's target).
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dht::{Command, Config, Dht, Item, NodeId, NodeInfo, QueryId};
@@ -14,6 +14,7 @@ use crate::network::{exponential, Network};
 use crate::node::{Behaviour, Finished, SimNode};
 use crate::report::{ItemCheck, MinuteStats, Report, RunReport};
 use crate::scenario::Scenario;
+use crate::SimError;
 
 /// The bootstrap node every joining node contacts; it never leaves.
 const BOOTSTRAP: NodeHandle = NodeHandle(0);
@@ -54,9 +55,25 @@ pub struct Progress {
     pub total: Duration,
 }
 
-/// Runs every size of `scenario`, each with every session distribution of its sweep;
-/// `progress` is called about once per simulated second.
-pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Progress)) -> Report {
+/// Runs every size of `scenario`, each with every session distribution of its sweep, on
+/// `threads` threads (0: one per core); `progress` is called about once per simulated second.
+///
+/// The report is the same for any number of threads.
+pub fn run(
+    scenario: &Scenario,
+    threads: usize,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Report, SimError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sim-{i}"))
+        .build()
+        .map_err(|e| SimError::Threads(e.to_string()))?;
+    Ok(pool.install(|| run_here(scenario, progress)))
+}
+
+/// [`run`] on the current rayon pool.
+fn run_here(scenario: &Scenario, progress: &mut (dyn FnMut(Progress) + Send)) -> Report {
     let mut rng = Rng::from_seed(scenario.seed);
     let sessions = scenario.session_sweep();
     let plan: Vec<(u32, Lifetime)> = scenario
@@ -99,7 +116,7 @@ struct Run<'a> {
     /// Live honest nodes, for picking who issues workload commands (swap-remove with `slot_of`).
     honest_live: Vec<NodeHandle>,
     slot_of: Vec<u32>,
-    flock: Rc<[NodeInfo]>,
+    flock: Arc<[NodeInfo]>,
     items: Vec<Item>,
     pending: BTreeMap<(NodeHandle, QueryId), Pending>,
     start: Timestamp,

@@ -238,6 +238,13 @@ impl Scenario {
         if self.duration_secs == 0 {
             return invalid("`duration_secs` must be positive".into());
         }
+        let n = &self.network;
+        if ![n.spread_ms, n.access_min_ms, n.access_extra_mean_ms]
+            .iter()
+            .all(|ms| ms.is_finite() && *ms >= 0.0)
+        {
+            return invalid("network delays must be non-negative numbers of milliseconds".into());
+        }
         if !(0.0..=1.0).contains(&self.network.loss) {
             return invalid(format!("loss {} is not a probability", self.network.loss));
         }
