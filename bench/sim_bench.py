@@ -2,9 +2,10 @@
 """Scale of `spore sim`: wall time, CPU time, peak memory and events per second per network size.
 
 Usage: bench/sim_bench.py [--nodes 10000,100000] [--scenario scenarios/hour.toml]
-                          [--spore target/release/spore] [--out sim-bench-out]
+                          [--spore target/release/spore] [--out sim-bench-out] [--threads 0]
 
-For each size, runs `spore sim SCENARIO --nodes N --out OUT/N` under /usr/bin/time -v (the
+For each size, runs `spore sim SCENARIO --nodes N --threads T --out OUT/N` (T = 0: one thread
+per core) under /usr/bin/time -v (the
 scenario's warm-up, then one simulated hour of lookups for scenarios/hour.toml) and prints a
 Markdown table: simulated seconds, wall and CPU seconds, peak resident memory, bytes per simulated
 node (peak RSS / N), simulated events and events per wall and per CPU second, lookup success and
@@ -36,9 +37,10 @@ def wall_secs(text):
     return secs
 
 
-def run(spore, scenario, nodes, out):
+def run(spore, scenario, nodes, threads, out):
     load_before = os.getloadavg()[0]
-    cmd = ["/usr/bin/time", "-v", spore, "sim", scenario, "--nodes", str(nodes), "--out", out]
+    cmd = ["/usr/bin/time", "-v", spore, "sim", scenario, "--nodes", str(nodes),
+           "--threads", str(threads), "--out", out]
     # spore prints a progress line per 5% of simulated time to stderr: keep a log to follow.
     os.makedirs(out, exist_ok=True)
     log_path = os.path.join(out, "stderr.log")
@@ -82,10 +84,11 @@ def main():
     parser.add_argument("--spore", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", "target"), "release", "spore"))
     parser.add_argument("--out", default="sim-bench-out")
+    parser.add_argument("--threads", type=int, default=0, help="0: one per core")
     args = parser.parse_args()
     rows = []
     for nodes in [int(n) for n in args.nodes.split(",")]:
-        row = run(args.spore, args.scenario, nodes, os.path.join(args.out, str(nodes)))
+        row = run(args.spore, args.scenario, nodes, args.threads, os.path.join(args.out, str(nodes)))
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)
     print("| nodes | simulated | wall | CPU | peak RSS | bytes/node | events | events/s (wall) "
