@@ -34,14 +34,23 @@ fn sim(args: &[&str], scenario: &Path, out: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn same_scenario_and_seed_give_the_same_report_and_plots_are_written() {
+fn same_scenario_and_seed_give_the_same_report_on_any_threads_and_plots_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("small.toml");
     std::fs::write(&scenario, SCENARIO).unwrap();
     let flags = ["--seed", "5", "--churn", "exp:10m", "--loss", "0.01"];
     let (first_dir, second_dir) = (dir.path().join("a"), dir.path().join("b"));
-    let first = sim(&flags, &scenario, &first_dir);
-    let second = sim(&flags, &scenario, &second_dir);
+    // The thread count is not part of the result.
+    let first = sim(
+        &[&flags[..], &["--threads", "1"]].concat(),
+        &scenario,
+        &first_dir,
+    );
+    let second = sim(
+        &[&flags[..], &["--threads", "2"]].concat(),
+        &scenario,
+        &second_dir,
+    );
 
     assert_eq!(first["report"], second["report"]);
     let report_file = |d: &Path| std::fs::read(d.join("report.json")).unwrap();
