@@ -240,7 +240,10 @@ fn write_pieces(
         });
         let written = if valid {
             let start = u64::from(index) * torrent.info.piece_length();
-            storage.write_at(start, &data)
+            let written = storage.write_at(start, &data);
+            // Disk writes overlap the download instead of all waiting for the final sync.
+            storage.start_writeback(start, data.len() as u64);
+            written
         } else {
             Ok(())
         };
