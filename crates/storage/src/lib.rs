@@ -3,7 +3,8 @@
 //! - [`Layout`]: where each byte of the stream lives (multi-file, BEP 47 pad files never written,
 //!   paths made safe under the download directory by `metainfo::safe_relative_path`).
 //! - [`Storage`]: files created sparse at their final size, positional reads and writes (so one
-//!   `Storage` can serve several blocking-pool threads at once), whole-piece reads for hashing.
+//!   `Storage` can serve several blocking-pool threads at once), whole-piece reads for hashing,
+//!   and writes of aligned piece data ([`PieceBuffer`]) around the page cache.
 //! - [`ResumeData`]: the verified bitfield with each file's size and modification time; if any
 //!   file changed since it was written (a crash, a kill -9, a user edit) the caller rechecks
 //!   instead of trusting it ([`Storage::recheck`]).
@@ -11,10 +12,12 @@
 //! The node calls this from its blocking pool; nothing here is async.
 
 mod layout;
+mod piece_buffer;
 mod resume;
 mod store;
 
 pub use layout::{FileSlot, Layout};
+pub use piece_buffer::{PieceBuffer, DIRECT_IO_ALIGN};
 pub use resume::ResumeData;
 pub use store::Storage;
 

@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Layout};
+use crate::{Error, Layout, DIRECT_IO_ALIGN};
 
 /// Largest single write. Linux (6.16+) backs one large buffered write with large page-cache
 /// folios, which cost several times more system time per byte to allocate than the folios
@@ -20,6 +20,9 @@ pub struct Storage {
     layout: Layout,
     /// One handle per file; `None` for pad files and empty files.
     handles: Vec<Option<File>>,
+    /// Per file, a second handle that writes around the page cache (`O_DIRECT`), where the OS
+    /// and the filesystem allow it (see [`Storage::write_at`]).
+    direct: Vec<Option<File>>,
 }
 
 impl Storage {
@@ -37,6 +40,7 @@ impl Storage {
 
     fn open_with(root: &Path, layout: Layout, create: bool) -> Result<Storage, Error> {
         let mut handles = Vec::with_capacity(layout.files().len());
+        let mut direct = Vec::with_capacity(layout.files().len());
         for slot in layout.files() {
             let path = root.join(&slot.path);
             let io = |source| Error::Io {
@@ -45,6 +49,7 @@ impl Storage {
             };
             if slot.pad {
                 handles.push(None);
+                direct.push(None);
                 continue;
             }
             if !create {
@@ -58,6 +63,8 @@ impl Storage {
                     )));
                 }
                 handles.push((slot.length > 0).then_some(file));
+                // Opened for seeding: nothing is written.
+                direct.push(None);
                 continue;
             }
             if let Some(dir) = path.parent() {
@@ -75,12 +82,15 @@ impl Storage {
                 // set_len extends without writing: a sparse file on every common filesystem.
                 file.set_len(slot.length).map_err(io)?;
             }
-            handles.push((slot.length > 0).then_some(file));
+            let used = slot.length > 0;
+            direct.push(used.then(|| open_direct(&path)).flatten());
+            handles.push(used.then_some(file));
         }
         Ok(Storage {
             root: root.to_path_buf(),
             layout,
             handles,
+            direct,
         })
     }
 
@@ -116,16 +126,40 @@ impl Storage {
     }
 
     /// Writes `data` at `offset` in the stream; bytes that fall in pad files are dropped.
+    ///
+    /// Where memory, file offset and length are aligned ([`crate::PieceBuffer`] data at piece
+    /// boundaries), the bytes go straight to the disk, around the page cache: on a virtual
+    /// machine that hands freed memory back to its host, filling fresh page-cache pages costs
+    /// more CPU than hashing the data (docs/BENCHMARKS.md, swarming), and a download has no use
+    /// for the cached copy. The rest, and everything where the filesystem refuses direct
+    /// writes, takes the cached path in chunks.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
         self.check_range(offset, data.len() as u64)?;
         for (file, file_offset, at, len) in self.layout.spans(offset, data.len() as u64) {
-            if let Some(handle) = &self.handles[file] {
-                for (i, chunk) in data[at..at + len].chunks(WRITE_CHUNK_BYTES).enumerate() {
-                    let chunk_offset = file_offset + (i * WRITE_CHUNK_BYTES) as u64;
-                    handle
-                        .write_all_at(chunk, chunk_offset)
-                        .map_err(|e| self.io_error(file, e))?;
+            let Some(handle) = &self.handles[file] else {
+                continue;
+            };
+            let mut rest = &data[at..at + len];
+            let mut rest_offset = file_offset;
+            if let Some(direct) = &self.direct[file] {
+                let aligned = direct_prefix_len(rest, rest_offset);
+                if aligned > 0 {
+                    match direct.write_all_at(&rest[..aligned], rest_offset) {
+                        Ok(()) => {
+                            rest = &rest[aligned..];
+                            rest_offset += aligned as u64;
+                        }
+                        // The filesystem takes no direct writes of this shape: cached instead.
+                        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
+                        Err(e) => return Err(self.io_error(file, e)),
+                    }
                 }
+            }
+            for (i, chunk) in rest.chunks(WRITE_CHUNK_BYTES).enumerate() {
+                let chunk_offset = rest_offset + (i * WRITE_CHUNK_BYTES) as u64;
+                handle
+                    .write_all_at(chunk, chunk_offset)
+                    .map_err(|e| self.io_error(file, e))?;
             }
         }
         Ok(())
@@ -237,10 +271,39 @@ impl Storage {
     }
 }
 
+/// Bytes from the start of `data` that can be written directly at `file_offset`: a multiple of
+/// the alignment, if both the memory and the offset are aligned.
+fn direct_prefix_len(data: &[u8], file_offset: u64) -> usize {
+    let aligned =
+        data.as_ptr() as usize % DIRECT_IO_ALIGN == 0 && file_offset % DIRECT_IO_ALIGN as u64 == 0;
+    if aligned {
+        data.len() - data.len() % DIRECT_IO_ALIGN
+    } else {
+        0
+    }
+}
+
+/// A handle on `path` for direct writes, if the OS and filesystem offer them.
+#[cfg(target_os = "linux")]
+fn open_direct(path: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::DIRECT.bits();
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(i32::try_from(flags).ok()?)
+        .open(path)
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_path: &Path) -> Option<File> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FileSlot;
+    use crate::{FileSlot, PieceBuffer};
 
     fn layout() -> Layout {
         let slot = |path: &str, offset, length, pad| FileSlot {
@@ -291,6 +354,50 @@ mod tests {
         storage.sync().unwrap();
         assert_eq!(storage.read_at(0, 36).unwrap(), expected);
         assert!(!dir.path().join("t/.pad").exists());
+    }
+
+    #[test]
+    fn aligned_pieces_and_unaligned_files_read_back_as_written() {
+        // Piece 0 is aligned in the first file; the second file starts mid-page, so its
+        // pieces take the cached path; the last piece is short. Every byte must read back.
+        let slot = |path: &str, offset, length| FileSlot {
+            path: path.into(),
+            offset,
+            length,
+            pad: false,
+        };
+        let (a, b) = (3 * 8192 + 100, 5 * 8192 + 7);
+        let layout = Layout::new(vec![slot("x/a", 0, a), slot("x/b", a, b)], 8192);
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), layout).unwrap();
+        let stream: Vec<u8> = (0..a + b).map(|i| (i * 31 % 251) as u8).collect();
+        let mut buffer = PieceBuffer::default();
+        for (index, piece) in stream.chunks(8192).enumerate() {
+            buffer.set_len(piece.len());
+            buffer.copy_from_slice(piece);
+            storage.write_at(index as u64 * 8192, &buffer).unwrap();
+        }
+        storage.sync().unwrap();
+        assert_eq!(storage.read_at(0, a + b).unwrap(), stream);
+        let on_disk = [
+            std::fs::read(dir.path().join("x/a")).unwrap(),
+            std::fs::read(dir.path().join("x/b")).unwrap(),
+        ]
+        .concat();
+        assert_eq!(on_disk, stream);
+    }
+
+    #[test]
+    fn only_aligned_memory_at_aligned_offsets_goes_direct() {
+        let buffer = PieceBuffer::zeroed(3 * DIRECT_IO_ALIGN + 5);
+        assert_eq!(direct_prefix_len(&buffer, 0), 3 * DIRECT_IO_ALIGN);
+        assert_eq!(
+            direct_prefix_len(&buffer, 8 * DIRECT_IO_ALIGN as u64),
+            3 * DIRECT_IO_ALIGN
+        );
+        assert_eq!(direct_prefix_len(&buffer, 100), 0);
+        assert_eq!(direct_prefix_len(&buffer[1..], 0), 0);
+        assert_eq!(direct_prefix_len(&buffer[..100], 0), 0);
     }
 
     #[test]

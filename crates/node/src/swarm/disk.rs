@@ -1,6 +1,7 @@
 //! Disk work off the async threads: opening with resume or recheck, verifying pieces in memory
-//! and writing only verified ones (one writer thread per torrent), reading blocks for peers in
-//! the order asked (one reader thread per torrent, a batch of requests at a time).
+//! and writing only verified ones (a hashing thread and a writer thread per torrent), reading
+//! blocks for peers in the order asked (one reader thread per torrent, a batch of requests at a
+//! time).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use ::swarm::BlockDigest;
 use metainfo::Torrent;
 use sha1::Digest;
-use storage::{Layout, ResumeData, Storage};
+use storage::{Layout, PieceBuffer, ResumeData, Storage};
 use tokio::sync::mpsc;
 use wire::{BlockRequest, BLOCK_LEN};
 
@@ -30,7 +31,7 @@ pub enum DiskDone {
         /// SHA-1 of each block, for attributing bad data.
         block_digests: Option<Vec<BlockDigest>>,
         /// The piece's buffer, for reuse.
-        buffer: Vec<u8>,
+        buffer: PieceBuffer,
     },
     /// A write failed: the download cannot go on.
     Failed(String),
@@ -96,23 +97,25 @@ const READ_BATCHES_QUEUED_MAX: usize = 64;
 /// Block reads asked for by peers (by peer key), served in order.
 type ReadBatch = Vec<(u64, BlockRequest)>;
 
-/// A complete piece for the writer thread: hash it, write it if valid, hand the buffer back.
+/// A complete piece for the hashing thread: hash it, have it written if valid, hand the buffer
+/// back.
 struct PieceJob {
     index: u32,
-    data: Vec<u8>,
+    data: PieceBuffer,
     digests_if_valid: bool,
 }
 
 /// Blocks of pieces being downloaded, assembled in memory until the piece is checked, and the
-/// torrent's two disk threads. One writer per torrent: concurrent writes to one file only contend
-/// for its inode lock, and one thread hashing at SHA-NI speed keeps up with the network. One
-/// reader: blocks go out in the order they were asked for (what a streaming peer relies on).
+/// torrent's disk threads. One hashing thread at SHA-NI speed keeps up with the network; one
+/// writer behind it (concurrent writes to one file only contend for its inode lock) writes each
+/// valid piece while the next is hashed. One reader: blocks go out in the order they were asked
+/// for (what a streaming peer relies on).
 pub struct Disk {
     torrent: Arc<Torrent>,
-    pieces: BTreeMap<u32, Vec<u8>>,
+    pieces: BTreeMap<u32, PieceBuffer>,
     /// Buffers of written pieces, ready for new ones (no fresh zeroed pages per piece).
-    spare: Vec<Vec<u8>>,
-    writer: mpsc::Sender<PieceJob>,
+    spare: Vec<PieceBuffer>,
+    hasher: mpsc::Sender<PieceJob>,
     reader: mpsc::Sender<ReadBatch>,
 }
 
@@ -125,7 +128,9 @@ impl Disk {
         done: mpsc::Sender<DiskDone>,
         pieces_in_progress_max: usize,
     ) -> Disk {
-        let (writer, jobs) = mpsc::channel(pieces_in_progress_max.max(1));
+        // Both queues hold at most the core's unverified pieces: they never fill.
+        let (hasher, jobs) = mpsc::channel(pieces_in_progress_max.max(1));
+        let (writer, checked) = mpsc::channel(pieces_in_progress_max.max(1));
         let (reader, reads) = mpsc::channel(READ_BATCHES_QUEUED_MAX);
         tokio::task::spawn_blocking({
             let (storage, done) = (storage.clone(), done.clone());
@@ -133,13 +138,17 @@ impl Disk {
         });
         tokio::task::spawn_blocking({
             let torrent = torrent.clone();
-            move || write_pieces(&torrent, &storage, jobs, &done)
+            move || hash_pieces(&torrent, jobs, &writer)
+        });
+        tokio::task::spawn_blocking({
+            let torrent = torrent.clone();
+            move || write_pieces(&torrent, &storage, checked, &done)
         });
         Disk {
             torrent,
             pieces: BTreeMap::new(),
             spare: Vec::new(),
-            writer,
+            hasher,
             reader,
         }
     }
@@ -153,7 +162,7 @@ impl Disk {
         let piece = self.pieces.entry(block.index).or_insert_with(|| {
             let mut buffer = spare.pop().unwrap_or_default();
             // Every block is written before the piece is checked, so stale bytes never count.
-            buffer.resize(size as usize, 0);
+            buffer.set_len(size as usize);
             buffer
         });
         let start = block.begin as usize;
@@ -162,7 +171,7 @@ impl Disk {
         }
     }
 
-    /// Queues a complete piece for the writer thread, which hashes it and writes it if valid.
+    /// Queues a complete piece for the disk threads, which hash it and write it if valid.
     /// Block digests are computed when the piece fails or `digests_if_valid` asks for them.
     pub fn verify_piece(&mut self, index: u32, digests_if_valid: bool) {
         let job = PieceJob {
@@ -171,11 +180,11 @@ impl Disk {
             digests_if_valid,
         };
         // The queue never fills in practice: the core caps unverified pieces at its length.
-        send_or_queue(&self.writer, job);
+        send_or_queue(&self.hasher, job);
     }
 
     /// Takes back the buffer of a checked piece for reuse.
-    pub fn recycle(&mut self, buffer: Vec<u8>) {
+    pub fn recycle(&mut self, buffer: PieceBuffer) {
         if self.spare.len() < SPARE_BUFFERS_MAX {
             self.spare.push(buffer);
         }
@@ -219,40 +228,68 @@ fn read_blocks_in_order(
     }
 }
 
-/// The writer thread: checks and writes pieces in arrival order until the torrent task ends.
-fn write_pieces(
+/// A hashed piece for the writer thread.
+struct CheckedPiece {
+    job: PieceJob,
+    valid: bool,
+    block_digests: Option<Vec<BlockDigest>>,
+}
+
+/// The hashing thread: checks pieces in arrival order and passes them on to the writer until
+/// the torrent task ends.
+fn hash_pieces(
     torrent: &Torrent,
-    storage: &Storage,
     mut jobs: mpsc::Receiver<PieceJob>,
-    done: &mpsc::Sender<DiskDone>,
+    writer: &mpsc::Sender<CheckedPiece>,
 ) {
     while let Some(job) = jobs.blocking_recv() {
-        let PieceJob {
-            index,
-            data,
-            digests_if_valid,
-        } = job;
-        let valid = torrent.verify_piece(index, &data);
-        let block_digests = (!valid || digests_if_valid).then(|| {
-            data.chunks(BLOCK_LEN as usize)
+        let valid = torrent.verify_piece(job.index, &job.data);
+        let block_digests = (!valid || job.digests_if_valid).then(|| {
+            job.data
+                .chunks(BLOCK_LEN as usize)
                 .map(|block| sha1::Sha1::digest(block).into())
                 .collect()
         });
+        let checked = CheckedPiece {
+            job,
+            valid,
+            block_digests,
+        };
+        if writer.blocking_send(checked).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer thread: writes valid pieces and reports every checked one until the torrent
+/// task ends.
+fn write_pieces(
+    torrent: &Torrent,
+    storage: &Storage,
+    mut checked: mpsc::Receiver<CheckedPiece>,
+    done: &mpsc::Sender<DiskDone>,
+) {
+    while let Some(CheckedPiece {
+        job,
+        valid,
+        block_digests,
+    }) = checked.blocking_recv()
+    {
         let written = if valid {
-            let start = u64::from(index) * torrent.info.piece_length();
-            let written = storage.write_at(start, &data);
+            let start = u64::from(job.index) * torrent.info.piece_length();
+            let written = storage.write_at(start, &job.data);
             // Disk writes overlap the download instead of all waiting for the final sync.
-            storage.start_writeback(start, data.len() as u64);
+            storage.start_writeback(start, job.data.len() as u64);
             written
         } else {
             Ok(())
         };
         let report = match written {
             Ok(()) => DiskDone::PieceChecked {
-                index,
+                index: job.index,
                 valid,
                 block_digests,
-                buffer: data,
+                buffer: job.data,
             },
             Err(e) => DiskDone::Failed(e.to_string()),
         };
