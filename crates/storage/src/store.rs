@@ -274,8 +274,8 @@ impl Storage {
 /// Bytes from the start of `data` that can be written directly at `file_offset`: a multiple of
 /// the alignment, if both the memory and the offset are aligned.
 fn direct_prefix_len(data: &[u8], file_offset: u64) -> usize {
-    let aligned =
-        data.as_ptr() as usize % DIRECT_IO_ALIGN == 0 && file_offset % DIRECT_IO_ALIGN as u64 == 0;
+    let aligned = (data.as_ptr() as usize).is_multiple_of(DIRECT_IO_ALIGN)
+        && file_offset.is_multiple_of(DIRECT_IO_ALIGN as u64);
     if aligned {
         data.len() - data.len() % DIRECT_IO_ALIGN
     } else {
