@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Layout, DIRECT_IO_ALIGN};
 
-/// Largest single write. Linux (6.16+) backs one large buffered write with large page-cache
-/// folios, which cost several times more system time per byte to allocate than the folios
-/// behind smaller writes: measured on ext4, 1 GiB in 1 MiB writes took ~2 s of system time, in
-/// 128 KiB writes ~0.25 s (docs/BENCHMARKS.md, swarming).
+/// Largest single cached write. Measured on ext4 in a VM, 1 GiB in 1 MiB buffered writes took
+/// several times the system time of 128 KiB writes; most of that later proved to be the
+/// hypervisor's faults on fresh page-cache pages (docs/BENCHMARKS.md, swarming), but the smaller
+/// chunks were never worse.
 const WRITE_CHUNK_BYTES: usize = 128 * 1024;
 
 /// A torrent's files under a download directory. Methods take `&self` (positional I/O), so
