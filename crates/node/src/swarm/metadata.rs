@@ -89,7 +89,7 @@ pub async fn fetch(
                 Stage::Layers(..) => Error::PieceLayersTimeout(options.metadata_timeout),
             }),
             Some(dialled) = dials_rx.recv() => {
-                book.dial_ended(dialled.addr);
+                book.dial_ended(dialled.addr, dialled.outbox.is_some());
                 if let Some((key, outbox)) = dialled.outbox {
                     book.on_connected(dialled.addr);
                     outboxes.insert(key, (dialled.addr, outbox));

@@ -3,7 +3,9 @@
 //!
 //! Implementation notes: every address is dialled at most a bounded number of times; an address
 //! is never dialled while a dial to it is in flight or it is connected, nor when it is our own
-//! listening address. The book holds at most [`KNOWN_PEERS_MAX`] addresses: discovery cannot
+//! listening address. A seeding task does not dial again a peer it has been connected to: a
+//! peer that still wants data reconnects itself, and one that finished (and left) would only
+//! be dialled in vain. The book holds at most [`KNOWN_PEERS_MAX`] addresses: discovery cannot
 //! make it grow without bound.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +25,8 @@ const DISCOVERED_DIAL_ATTEMPTS_MAX: u32 = 4;
 struct Entry {
     attempts: u32,
     attempts_max: u32,
+    /// A connection to or from it has been up.
+    was_connected: bool,
 }
 
 /// Known peer addresses and which of them are being dialled or connected.
@@ -33,6 +37,8 @@ pub struct PeerBook {
     connected: BTreeSet<SocketAddr>,
     ours: Option<SocketAddr>,
     local_ip: Option<IpAddr>,
+    /// We have every piece.
+    seeding: bool,
 }
 
 impl PeerBook {
@@ -90,6 +96,7 @@ impl PeerBook {
             Entry {
                 attempts: 0,
                 attempts_max,
+                was_connected: false,
             },
         );
         true
@@ -105,6 +112,7 @@ impl PeerBook {
                 break;
             }
             if entry.attempts >= entry.attempts_max
+                || (self.seeding && entry.was_connected)
                 || self.dialing.contains(&addr)
                 || self.connected.contains(&addr)
                 || banned(addr.ip())
@@ -118,14 +126,26 @@ impl PeerBook {
         dials
     }
 
-    /// A dial (and its handshake) ended, successfully or not.
-    pub fn dial_ended(&mut self, addr: SocketAddr) {
+    /// A dial ended; `handshaken` if the peer answered our handshake (even if the connection
+    /// is then not kept, as a duplicate of one the peer dialled).
+    pub fn dial_ended(&mut self, addr: SocketAddr, handshaken: bool) {
         self.dialing.remove(&addr);
+        if let Some(entry) = self.known.get_mut(&addr) {
+            entry.was_connected |= handshaken;
+        }
     }
 
     /// A connection to or from `addr` is up.
     pub fn on_connected(&mut self, addr: SocketAddr) {
         self.connected.insert(addr);
+        if let Some(entry) = self.known.get_mut(&addr) {
+            entry.was_connected = true;
+        }
+    }
+
+    /// Whether we have every piece (then peers we have been connected to are not dialled again).
+    pub fn set_seeding(&mut self, seeding: bool) {
+        self.seeding = seeding;
     }
 
     /// The connection to or from `addr` closed.
@@ -156,10 +176,29 @@ mod tests {
             "room is taken by the dial"
         );
         assert_eq!(book.next_dials(5, |_| false), vec![addr("127.0.0.3:7001")]);
-        book.dial_ended(addr("127.0.0.2:7001"));
+        book.dial_ended(addr("127.0.0.2:7001"), true);
         book.on_connected(addr("127.0.0.2:7001"));
-        book.dial_ended(addr("127.0.0.3:7001"));
+        book.dial_ended(addr("127.0.0.3:7001"), false);
         assert_eq!(book.next_dials(5, |_| false), vec![addr("127.0.0.3:7001")]);
+    }
+
+    #[test]
+    fn a_seeder_does_not_redial_a_peer_it_was_connected_to() {
+        let mut book = PeerBook::new(None, None);
+        let (finished, never_reached) = (addr("127.0.0.2:7001"), addr("127.0.0.3:7001"));
+        book.add_configured(finished);
+        book.add_configured(never_reached);
+        book.set_seeding(true);
+        assert_eq!(book.next_dials(5, |_| false), vec![finished, never_reached]);
+        book.dial_ended(finished, true);
+        book.dial_ended(never_reached, false);
+        book.on_connected(finished);
+        book.on_disconnected(finished);
+        assert_eq!(book.next_dials(5, |_| false), vec![never_reached]);
+        book.dial_ended(never_reached, false);
+        // A downloading task dials it again: it may have what we lack.
+        book.set_seeding(false);
+        assert_eq!(book.next_dials(5, |_| false), vec![finished, never_reached]);
     }
 
     #[test]
@@ -173,7 +212,7 @@ mod tests {
             for a in book.next_dials(10, |ip| ip == addr("127.0.0.9:1").ip()) {
                 assert_eq!(a, peer);
                 dials += 1;
-                book.dial_ended(a);
+                book.dial_ended(a, false);
             }
         }
         assert_eq!(dials, DISCOVERED_DIAL_ATTEMPTS_MAX);

@@ -376,6 +376,7 @@ pub(super) async fn run(
     tokio::pin!(shutdown);
     loop {
         state.drain();
+        state.book.set_seeding(state.swarm.is_complete());
         if std::mem::take(&mut state.dial_wanted) {
             state.dial_more(ours, options.local_ip, &handshakes_tx);
         }
@@ -424,7 +425,7 @@ pub(super) async fn run(
             }
             Some(done) = handshakes_rx.recv() => {
                 if done.outgoing {
-                    state.book.dial_ended(done.addr);
+                    state.book.dial_ended(done.addr, done.connected.is_some());
                 }
                 if let Some(conn) = done.connected {
                     state.admit(done.addr, conn, ours.handshake.peer_id, geometry.piece_count(), &mut next_key, &reports_tx);
