@@ -265,8 +265,15 @@ impl Storage {
 
     /// Checks every piece with `verify(index, data)`; returns which pieces are good.
     pub fn recheck(&self, mut verify: impl FnMut(u32, &[u8]) -> bool) -> Result<Vec<bool>, Error> {
+        // One buffer for every piece: no fresh pages to fault in per piece.
+        let mut buffer = Vec::new();
         (0..self.layout.piece_count())
-            .map(|i| Ok(verify(i, &self.read_piece(i)?)))
+            .map(|i| {
+                let (start, len) = self.layout.piece_range(i);
+                buffer.resize(len as usize, 0);
+                self.read_at_into(start, &mut buffer)?;
+                Ok(verify(i, &buffer))
+            })
             .collect()
     }
 }
