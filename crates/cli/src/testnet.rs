@@ -381,10 +381,9 @@ async fn watch_downloader(
     deadline: Instant,
 ) -> (Option<f64>, usize) {
     let started = Instant::now();
-    let mut peers_max = 0;
     loop {
         let s = status.borrow_and_update().clone();
-        peers_max = peers_max.max(s.progress.peers);
+        let peers_max = s.progress.peers_max;
         bar.set_length(s.progress.bytes_total);
         bar.set_position(s.progress.bytes_have);
         bar.set_message(format!(
@@ -400,7 +399,7 @@ async fn watch_downloader(
             Ok(Ok(())) => {}
             _ => {
                 bar.abandon_with_message(format!("{ip}: did not complete"));
-                return (None, peers_max);
+                return (None, status.borrow().progress.peers_max);
             }
         }
     }

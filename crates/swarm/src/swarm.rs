@@ -116,6 +116,9 @@ pub enum DropReason {
     Protocol(&'static str),
     /// The connection limit is reached.
     TooManyPeers,
+    /// It and we both have every piece: nothing to exchange (libtorrent and Transmission
+    /// close such connections too).
+    BothSeeds,
 }
 
 /// Something for the driver to do.
@@ -191,12 +194,14 @@ pub struct Progress {
     pub bytes_downloaded: u64,
     /// Payload bytes sent.
     pub bytes_uploaded: u64,
-    /// Bytes per second received (20 s average).
+    /// Bytes per second received (20 s average, or since the first byte if later).
     pub download_rate: u64,
-    /// Bytes per second sent (20 s average).
+    /// Bytes per second sent (20 s average, or since the first byte if later).
     pub upload_rate: u64,
     /// Connected peers.
     pub peers: usize,
+    /// Most peers connected at once so far.
+    pub peers_max: usize,
 }
 
 /// The swarm core for one torrent. See the crate docs for the driving rule.
@@ -207,6 +212,8 @@ pub struct Swarm {
     picker: PiecePicker,
     choker: Choker,
     peers: BTreeMap<PeerKey, Peer>,
+    /// Most peers connected at once (for [`Progress::peers_max`]).
+    peers_max_seen: usize,
     banned: BTreeSet<IpAddr>,
     /// Blocks of failed pieces with more than one sender: (block slot, sender, digest).
     suspect_blocks: BTreeMap<u32, Vec<SuspectBlock>>,
@@ -245,6 +252,7 @@ impl Swarm {
             picker,
             choker: Choker::default(),
             peers: BTreeMap::new(),
+            peers_max_seen: 0,
             banned: BTreeSet::new(),
             suspect_blocks: BTreeMap::new(),
             metadata: None,
@@ -310,6 +318,7 @@ impl Swarm {
             download_rate: self.download.rate(now),
             upload_rate: self.upload.rate(now),
             peers: self.peers.len(),
+            peers_max: self.peers_max_seen,
         }
     }
 
@@ -357,6 +366,7 @@ impl Swarm {
         let mut state = Peer::new(now, info.addr, fast, extensions, pieces);
         state.outgoing = info.outgoing;
         self.peers.insert(peer, state);
+        self.peers_max_seen = self.peers_max_seen.max(self.peers.len());
         let have = self.picker.have();
         let message = match (fast, have.count()) {
             (true, _) if have.is_full() => Some(Message::HaveAll),
@@ -499,9 +509,15 @@ impl Swarm {
             }
         };
         match result {
+            Ok(()) if self.is_seed_to_seed(key) => self.drop_peer(key, DropReason::BothSeeds),
             Ok(()) => self.fill_requests(now, key),
             Err(why) => self.drop_peer(key, DropReason::Protocol(why)),
         }
+    }
+
+    /// Whether we and `key` both have every piece.
+    fn is_seed_to_seed(&self, key: PeerKey) -> bool {
+        self.is_complete() && self.peers.get(&key).is_some_and(|p| p.has.is_full())
     }
 
     fn on_has_all_or(&mut self, key: PeerKey, has: Option<Bitfield>) -> Result<(), &'static str> {

@@ -248,6 +248,27 @@ fn one_seeder_three_leechers_complete_byte_identical() {
 }
 
 #[test]
+fn seeds_close_their_connections_to_each_other_and_only_those() {
+    let data = content(8 * PIECE_LEN as usize, 5);
+    // Two seeders (connected to each other from the start) and two leechers.
+    let roles = [(true, false), (true, false), (false, false), (false, false)];
+    let mut net = Net::new(&data, &roles, 11);
+    let linked = |net: &Net, a: usize, b: usize| net.decoders.contains_key(&(a, b));
+    assert!(
+        net.run(10_000, |net| !linked(net, 0, 1)),
+        "seeders stay linked"
+    );
+    assert!(
+        linked(&net, 0, 2) && linked(&net, 2, 3),
+        "other links closed"
+    );
+    assert!(net.run(2_000_000, |net| leechers_done(net, 2..4)));
+    // Once the last Have messages arrive, everyone is a seed: no connection is left.
+    assert!(net.run(10_000, |net| net.decoders.is_empty()));
+    assert!(net.nodes[2].data == data && net.nodes[3].data == data);
+}
+
+#[test]
 fn runs_are_reproducible_from_the_seed() {
     let data = content(8 * PIECE_LEN as usize, 2);
     let finish = |seed| {

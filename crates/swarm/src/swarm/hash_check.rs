@@ -122,6 +122,15 @@ impl Swarm {
         if self.is_complete() {
             self.suspect_blocks.clear();
             self.events.push_back(Event::Complete);
+            let seeds: Vec<PeerKey> = self
+                .peers
+                .keys()
+                .copied()
+                .filter(|&key| self.is_seed_to_seed(key))
+                .collect();
+            for key in seeds {
+                self.drop_peer(key, DropReason::BothSeeds);
+            }
         }
     }
 
