@@ -89,8 +89,10 @@ pub async fn save_resume(
     .map_err(|e| Error::Internal(e.to_string()))?
 }
 
-/// Piece buffers kept for reuse once their piece is written (more are freed).
+/// Piece buffers kept for reuse once their piece is written (more are freed)...
 const SPARE_BUFFERS_MAX: usize = 4;
+/// ...and bytes they may hold together (a torrent of huge pieces keeps fewer, or none).
+const SPARE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Batches of block reads queued for the reader thread before the torrent task waits.
 const READ_BATCHES_QUEUED_MAX: usize = 64;
 
@@ -185,7 +187,8 @@ impl Disk {
 
     /// Takes back the buffer of a checked piece for reuse.
     pub fn recycle(&mut self, buffer: PieceBuffer) {
-        if self.spare.len() < SPARE_BUFFERS_MAX {
+        let spare_bytes: usize = self.spare.iter().map(|b| b.len()).sum();
+        if self.spare.len() < SPARE_BUFFERS_MAX && spare_bytes + buffer.len() <= SPARE_BYTES_MAX {
             self.spare.push(buffer);
         }
     }
