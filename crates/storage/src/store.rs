@@ -131,8 +131,8 @@ impl Storage {
     /// boundaries), the bytes go straight to the disk, around the page cache: on a virtual
     /// machine that hands freed memory back to its host, filling fresh page-cache pages costs
     /// more CPU than hashing the data (docs/BENCHMARKS.md, swarming), and a download has no use
-    /// for the cached copy. The rest, and everything where the filesystem refuses direct
-    /// writes, takes the cached path in chunks.
+    /// for the cached copy. The rest, and every direct write that fails, takes the cached path
+    /// in chunks.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
         self.check_range(offset, data.len() as u64)?;
         for (file, file_offset, at, len) in self.layout.spans(offset, data.len() as u64) {
@@ -143,16 +143,11 @@ impl Storage {
             let mut rest_offset = file_offset;
             if let Some(direct) = &self.direct[file] {
                 let aligned = direct_prefix_len(rest, rest_offset);
-                if aligned > 0 {
-                    match direct.write_all_at(&rest[..aligned], rest_offset) {
-                        Ok(()) => {
-                            rest = &rest[aligned..];
-                            rest_offset += aligned as u64;
-                        }
-                        // The filesystem takes no direct writes of this shape: cached instead.
-                        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
-                        Err(e) => return Err(self.io_error(file, e)),
-                    }
+                // A failed direct write (a filesystem that refuses this shape, or any other
+                // error) is done again through the cache, which reports real disk errors.
+                if aligned > 0 && direct.write_all_at(&rest[..aligned], rest_offset).is_ok() {
+                    rest = &rest[aligned..];
+                    rest_offset += aligned as u64;
                 }
             }
             for (i, chunk) in rest.chunks(WRITE_CHUNK_BYTES).enumerate() {
@@ -392,6 +387,29 @@ mod tests {
         ]
         .concat();
         assert_eq!(on_disk, stream);
+    }
+
+    #[test]
+    fn a_failing_direct_write_is_done_again_through_the_cache() {
+        let layout = Layout::new(
+            vec![FileSlot {
+                path: "f".into(),
+                offset: 0,
+                length: 4 * 8192,
+                pad: false,
+            }],
+            8192,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = Storage::open(dir.path(), layout).unwrap();
+        // A read-only handle in the direct slot: every direct write fails (EBADF).
+        storage.direct[0] = Some(File::open(dir.path().join("f")).unwrap());
+        let mut piece = PieceBuffer::zeroed(8192);
+        piece.fill(0xa5);
+        storage.write_at(8192, &piece).unwrap();
+        storage.sync().unwrap();
+        assert_eq!(storage.read_at(8192, 8192).unwrap(), vec![0xa5; 8192]);
+        assert_eq!(storage.read_at(0, 8192).unwrap(), vec![0; 8192]);
     }
 
     #[test]
