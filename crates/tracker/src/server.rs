@@ -403,24 +403,54 @@ impl Tracker {
         passkey: Option<&str>,
         query: &str,
     ) -> Vec<u8> {
+        self.http_reply(now, source, passkey, |tracker, source| {
+            tracker.http_announce(now, source, query)
+        })
+    }
+
+    /// Answers an HTTP scrape (BEP 48) with a bencoded body.
+    pub fn handle_http_scrape(
+        &mut self,
+        now: Timestamp,
+        source: IpAddr,
+        passkey: Option<&str>,
+        query: &str,
+    ) -> Vec<u8> {
+        self.http_reply(now, source, passkey, |tracker, _| {
+            let req = ScrapeRequest::from_query(query)?;
+            if req.info_hashes.is_empty() {
+                return Err(Refusal::FullScrape);
+            }
+            let files = tracker.scrape(&req.info_hashes);
+            Ok(ScrapeResponse { files }.encode())
+        })
+    }
+
+    /// What every HTTP request goes through: the source's canonical address, its rate limit and
+    /// the passkey, then `answer`; a refusal becomes a bencoded failure body.
+    fn http_reply(
+        &mut self,
+        now: Timestamp,
+        source: IpAddr,
+        passkey: Option<&str>,
+        answer: impl FnOnce(&mut Tracker, IpAddr) -> Result<Vec<u8>, Refusal>,
+    ) -> Vec<u8> {
         let source = udp::canonical_ip(source);
-        match self.http_announce(now, source, passkey, query) {
-            Ok(body) => body,
-            Err(refusal) => self.refuse_http(&refusal),
-        }
+        let result = if !self.admit(now, source) {
+            Err(Refusal::RateLimited)
+        } else {
+            self.check_passkey(passkey)
+                .and_then(|()| answer(self, source))
+        };
+        result.unwrap_or_else(|refusal| self.refuse_http(&refusal))
     }
 
     fn http_announce(
         &mut self,
         now: Timestamp,
         source: IpAddr,
-        passkey: Option<&str>,
         query: &str,
     ) -> Result<Vec<u8>, Refusal> {
-        if !self.admit(now, source) {
-            return Err(Refusal::RateLimited);
-        }
-        self.check_passkey(passkey)?;
         let req = AnnounceRequest::from_query(query)?;
         let ip = self.peer_ip(source, req.ip);
         let announce = Announce {
@@ -442,32 +472,6 @@ impl Tracker {
             tracker_id: None,
         };
         Ok(resp.encode(req.compact))
-    }
-
-    /// Answers an HTTP scrape (BEP 48) with a bencoded body.
-    pub fn handle_http_scrape(
-        &mut self,
-        now: Timestamp,
-        source: IpAddr,
-        passkey: Option<&str>,
-        query: &str,
-    ) -> Vec<u8> {
-        let source = udp::canonical_ip(source);
-        let result = (|| {
-            if !self.admit(now, source) {
-                return Err(Refusal::RateLimited);
-            }
-            self.check_passkey(passkey)?;
-            let req = ScrapeRequest::from_query(query)?;
-            if req.info_hashes.is_empty() {
-                return Err(Refusal::FullScrape);
-            }
-            Ok(self.scrape(&req.info_hashes))
-        })();
-        match result {
-            Ok(files) => ScrapeResponse { files }.encode(),
-            Err(refusal) => self.refuse_http(&refusal),
-        }
     }
 
     fn scrape(&mut self, hashes: &[InfoHash]) -> Vec<(InfoHash, ScrapeStats)> {
