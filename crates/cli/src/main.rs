@@ -62,6 +62,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    raise_open_files_limit();
     let out = Output::new(cli.json, cli.quiet);
     let result = match cli.command {
         Command::Create(args) => create::run(args, &out),
@@ -83,6 +84,25 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+/// Lets the process open as many files as the system allows it: the soft limit is often 1,024,
+/// and a download keeps every file of its torrent open (two descriptors for large files).
+#[cfg(unix)]
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
+        if current < maximum {
+            limit.current = Some(maximum);
+            if let Err(error) = setrlimit(Resource::Nofile, limit) {
+                tracing::debug!(%error, "could not raise the open-files limit");
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() {}
 
 fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {

@@ -41,10 +41,44 @@ impl Output {
 
     /// Reports a failure on stderr (and as JSON on stdout with `--json`).
     pub fn error(&self, err: &anyhow::Error) {
+        let message = error_message(err);
         if self.json {
-            let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
-            println!("{}", serde_json::json!({ "error": chain.join(": ") }));
+            println!("{}", serde_json::json!({ "error": message }));
         }
-        eprintln!("error: {err:#}");
+        eprintln!("error: {message}");
+    }
+}
+
+/// The error and its causes on one line, each said once: library errors often end their own
+/// message with their cause ("path: Too many open files"), which the chain would repeat.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if message.ends_with(&part) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&part);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::other("Too many open files");
+        let err = anyhow::Error::new(io).context("out/f185: Too many open files");
+        assert_eq!(error_message(&err), "out/f185: Too many open files");
+        let err = err.context("cannot start the download");
+        assert_eq!(
+            error_message(&err),
+            "cannot start the download: out/f185: Too many open files"
+        );
     }
 }

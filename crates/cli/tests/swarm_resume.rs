@@ -1,6 +1,7 @@
 //! `spore seed` and `spore get` as a user runs them, and resume after `kill -9`: a download
 //! killed in the middle is restarted and fetches only the pieces it did not verify before. And
-//! streaming (`--sequential`): what has arrived part-way is the start of the file.
+//! streaming (`--sequential`): what has arrived part-way is the start of the file. And a torrent
+//! of more files than the usual soft limit on open files.
 //!
 //! The first download goes through a proxy (written here) that forwards only part of the
 //! seeder's bytes and then holds the connection silent, so the kill always lands mid-download.
@@ -48,12 +49,17 @@ fn spore() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spore"))
 }
 
-/// Starts `spore seed` and returns it with the address it serves on.
+/// Starts `spore seed` of the fixture content and returns it with the address it serves on.
 fn start_seeder(net: u8, torrent: &Path) -> (Killed, SocketAddr) {
+    start_seeder_of(net, torrent, &shared_dir().join("fixtures/content"))
+}
+
+/// Starts `spore seed` of `data` and returns it with the address it serves on.
+fn start_seeder_of(net: u8, torrent: &Path, data: &Path) -> (Killed, SocketAddr) {
     let mut child = spore()
         .args(["--json", "seed"])
         .arg(torrent)
-        .arg(shared_dir().join("fixtures/content"))
+        .arg(data)
         // Tests never reach the public DHT routers (the default bootstrap).
         .arg("--no-dht")
         .args([
@@ -320,4 +326,49 @@ fn sequential_download_has_the_start_of_the_file_first() {
     );
     let prefix: Vec<usize> = (0..present.len()).collect();
     assert_eq!(present, prefix, "pieces on disk out of order");
+}
+
+#[test]
+fn a_torrent_of_more_files_than_the_soft_open_files_limit_downloads() {
+    let net = 53;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("many");
+    std::fs::create_dir(&dir).unwrap();
+    let files = 300;
+    for i in 0..files {
+        std::fs::write(dir.join(format!("f{i:03}")), vec![i as u8; 100 + i]).unwrap();
+    }
+    let torrent = work.path().join("many.torrent");
+    let created = spore()
+        .args(["--quiet", "create", "--v1"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&torrent)
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let (_seeder, seeder_addr) = start_seeder_of(net, &torrent, &dir);
+    let out = tempfile::tempdir().unwrap();
+    // The downloader starts with a soft limit of 256 open files, below the torrent's 300 files
+    // (many systems start processes at 1,024); spore raises it to the hard limit.
+    let get = get_command(net, &torrent, out.path(), seeder_addr);
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 256 && exec \"$0\" \"$@\"")
+        .arg(get.get_program())
+        .args(get.get_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for i in 0..files {
+        let name = format!("many/f{i:03}");
+        let got = std::fs::read(out.path().join(&name)).unwrap();
+        assert_eq!(got, vec![i as u8; 100 + i], "{name}");
+    }
 }

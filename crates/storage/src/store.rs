@@ -12,6 +12,10 @@ use crate::{Error, Layout, DIRECT_IO_ALIGN};
 /// chunks were never worse.
 const WRITE_CHUNK_BYTES: usize = 128 * 1024;
 
+/// Files smaller than this get no direct-write handle: they add little to the page cache, and
+/// a torrent of many small files would otherwise hold two descriptors per file.
+const DIRECT_FILE_BYTES_MIN: u64 = 1024 * 1024;
+
 /// A torrent's files under a download directory. Methods take `&self` (positional I/O), so
 /// one `Storage` may be shared by several blocking threads.
 #[derive(Debug)]
@@ -82,9 +86,9 @@ impl Storage {
                 // set_len extends without writing: a sparse file on every common filesystem.
                 file.set_len(slot.length).map_err(io)?;
             }
-            let used = slot.length > 0;
-            direct.push(used.then(|| open_direct(&path)).flatten());
-            handles.push(used.then_some(file));
+            let worth_direct = slot.length >= DIRECT_FILE_BYTES_MIN;
+            direct.push(worth_direct.then(|| open_direct(&path)).flatten());
+            handles.push((slot.length > 0).then_some(file));
         }
         Ok(Storage {
             root: root.to_path_buf(),
