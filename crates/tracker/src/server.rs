@@ -9,7 +9,7 @@
 //! [`Tracker::poll_timeout`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use sansio::{Rng, RngExt, Timestamp};
@@ -149,18 +149,64 @@ pub struct TrackerStats {
     pub refused: u64,
 }
 
+/// One tracked peer, packed (44 bytes): what a million-peer tracker holds a million of.
 #[derive(Clone, Debug)]
 struct PeerEntry {
     id: PeerId,
-    addr: SocketAddr,
+    /// IPv6, or IPv4 mapped into it (announces arrive with canonical addresses, so a mapped
+    /// address here is always an IPv4 peer).
+    ip: [u8; 16],
+    port: u16,
     seeder: bool,
-    last_seen: Timestamp,
+    /// Seconds since the tracker's epoch (136 years fit).
+    last_seen: u32,
 }
 
+impl PeerEntry {
+    fn new(id: PeerId, addr: SocketAddr, seeder: bool, now: Timestamp) -> PeerEntry {
+        let mut entry = PeerEntry {
+            id,
+            ip: [0; 16],
+            port: 0,
+            seeder,
+            last_seen: 0,
+        };
+        entry.set_addr(addr);
+        entry.set_seen(now);
+        entry
+    }
+
+    fn set_addr(&mut self, addr: SocketAddr) {
+        self.ip = match addr.ip() {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        self.port = addr.port();
+    }
+
+    fn set_seen(&mut self, now: Timestamp) {
+        self.last_seen = seconds_since_epoch(now);
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::new(udp::canonical_ip(Ipv6Addr::from(self.ip).into()), self.port)
+    }
+
+    fn is_ipv4(&self) -> bool {
+        Ipv6Addr::from(self.ip).to_ipv4_mapped().is_some()
+    }
+}
+
+/// `now` in whole seconds, as peers' last-seen times are kept.
+fn seconds_since_epoch(now: Timestamp) -> u32 {
+    u32::try_from(now.as_micros() / 1_000_000).unwrap_or(u32::MAX)
+}
+
+/// One torrent's peers, sorted by peer id (found by binary search, as opentracker keeps them:
+/// no index beside the list).
 #[derive(Clone, Debug, Default)]
 struct Swarm {
     peers: Vec<PeerEntry>,
-    index: BTreeMap<PeerId, usize>,
     seeders: u32,
     downloaded: u32,
 }
@@ -175,30 +221,29 @@ impl Swarm {
         }
     }
 
+    /// Where `id` is, or where it would go.
+    fn find(&self, id: &PeerId) -> Result<usize, usize> {
+        self.peers.binary_search_by(|p| p.id.cmp(id))
+    }
+
     fn remove(&mut self, id: &PeerId) {
-        let Some(pos) = self.index.remove(id) else {
+        let Ok(pos) = self.find(id) else {
             return;
         };
-        let gone = self.peers.swap_remove(pos);
-        if gone.seeder {
+        if self.peers.remove(pos).seeder {
             self.seeders -= 1;
-        }
-        if let Some(moved) = self.peers.get(pos) {
-            self.index.insert(moved.id, pos);
         }
     }
 
+    /// Forgets peers last seen before `cutoff` (whole seconds: a peer may outlive its time by
+    /// less than one).
     fn expire(&mut self, cutoff: Timestamp) {
+        let cutoff = seconds_since_epoch(cutoff);
         if self.peers.iter().all(|p| p.last_seen >= cutoff) {
             return;
         }
         self.peers.retain(|p| p.last_seen >= cutoff);
-        self.index = self
-            .peers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.id, i))
-            .collect();
+        self.peers.shrink_to(self.peers.len() * 2);
         let seeders = self.peers.iter().filter(|p| p.seeder).count();
         self.seeders = u32::try_from(seeders).unwrap_or(u32::MAX);
     }
@@ -266,31 +311,31 @@ impl Tracker {
         let seeder = a.left == 0;
         if a.event == Event::Stopped {
             swarm.remove(&a.peer_id);
-        } else if let Some(&pos) = swarm.index.get(&a.peer_id) {
-            let entry = &mut swarm.peers[pos];
-            if entry.seeder != seeder {
-                if seeder {
-                    swarm.seeders += 1;
-                } else {
-                    swarm.seeders -= 1;
-                }
-            }
-            entry.seeder = seeder;
-            entry.addr = a.addr;
-            entry.last_seen = now;
         } else {
-            if swarm.peers.len() >= self.config.swarm_peers_max {
-                return Err(Refusal::Full);
-            }
-            swarm.index.insert(a.peer_id, swarm.peers.len());
-            swarm.peers.push(PeerEntry {
-                id: a.peer_id,
-                addr: a.addr,
-                seeder,
-                last_seen: now,
-            });
-            if seeder {
-                swarm.seeders += 1;
+            match swarm.find(&a.peer_id) {
+                Ok(pos) => {
+                    let entry = &mut swarm.peers[pos];
+                    if entry.seeder != seeder {
+                        if seeder {
+                            swarm.seeders += 1;
+                        } else {
+                            swarm.seeders -= 1;
+                        }
+                    }
+                    entry.seeder = seeder;
+                    entry.set_addr(a.addr);
+                    entry.set_seen(now);
+                }
+                Err(pos) => {
+                    if swarm.peers.len() >= self.config.swarm_peers_max {
+                        return Err(Refusal::Full);
+                    }
+                    let entry = PeerEntry::new(a.peer_id, a.addr, seeder, now);
+                    swarm.peers.insert(pos, entry);
+                    if seeder {
+                        swarm.seeders += 1;
+                    }
+                }
             }
         }
         if a.event == Event::Completed {
@@ -306,11 +351,12 @@ impl Tracker {
             // beyond the answer.
             let n = swarm.peers.len();
             let start = self.rng.gen_range(0..n);
+            let wants_ipv4 = udp::canonical_ip(a.addr.ip()).is_ipv4();
             for i in 0..n {
                 let p = &swarm.peers[(start + i) % n];
                 let useful = !(seeder && p.seeder);
-                if p.id != a.peer_id && useful && p.addr.is_ipv4() == a.addr.is_ipv4() {
-                    peers.push(p.addr);
+                if p.id != a.peer_id && useful && p.is_ipv4() == wants_ipv4 {
+                    peers.push(p.addr());
                     if peers.len() == wanted {
                         break;
                     }

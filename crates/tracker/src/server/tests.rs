@@ -383,3 +383,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_packed_peer_keeps_its_address_and_last_second() {
+    assert_eq!(std::mem::size_of::<PeerEntry>(), 44);
+    let now = Timestamp::ZERO + Duration::from_millis(7_900);
+    for addr in ["198.51.100.7:6881", "[2001:db8::7]:51413", "[::1]:1"] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let entry = PeerEntry::new(PeerId([9; 20]), addr, true, now);
+        assert_eq!(entry.addr(), addr);
+        assert_eq!(entry.is_ipv4(), addr.is_ipv4());
+        assert_eq!(entry.last_seen, 7);
+    }
+}
