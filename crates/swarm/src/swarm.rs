@@ -72,6 +72,8 @@ pub struct Config {
     pub pex_interval: Duration,
     /// Bytes of pieces started and not yet verified (what the driver buffers in memory); no new
     /// piece starts beyond it, though at least [`PIECES_IN_PROGRESS_MIN`] may always be started.
+    /// The default, 16 MiB, is that many bytes of requests in flight: 160 MiB/s over a 100 ms
+    /// round trip, and as fast as 32 MiB on loopback (docs/BENCHMARKS.md, swarming).
     pub piece_memory_bytes_max: u64,
 }
 
@@ -91,7 +93,7 @@ impl Default for Config {
             listen_port: None,
             private: false,
             pex_interval: Duration::from_secs(60),
-            piece_memory_bytes_max: 32 * 1024 * 1024,
+            piece_memory_bytes_max: 16 * 1024 * 1024,
         }
     }
 }
