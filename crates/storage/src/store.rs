@@ -133,7 +133,7 @@ impl Storage {
     ///
     /// Where memory, file offset and length are aligned ([`crate::PieceBuffer`] data at piece
     /// boundaries), the bytes go straight to the disk, around the page cache: on a virtual
-    /// machine that hands freed memory back to its host, filling fresh page-cache pages costs
+    /// machine that hands freed memory back to its host, filling fresh page-cache pages can cost
     /// more CPU than hashing the data (docs/BENCHMARKS.md, swarming), and a download has no use
     /// for the cached copy. The rest, and every direct write that fails, takes the cached path
     /// in chunks.
