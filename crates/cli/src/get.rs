@@ -235,7 +235,8 @@ pub fn report(summary: &Summary, out: &Output) {
     });
 }
 
-fn resume_file(out_dir: &Path, source: &Source) -> anyhow::Result<PathBuf> {
+/// Where the resume record of `source` downloaded into (or seeded from) `out_dir` lives.
+pub fn resume_file(out_dir: &Path, source: &Source) -> anyhow::Result<PathBuf> {
     let dir = out_dir.join(".spore");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir.join(format!("{}.resume", info_hash_hex(source))))

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use node::swarm::{Options, Source};
 
-use crate::get::{drive, load_source, report, seed_from_clock, PeerArgs};
+use crate::get::{drive, load_source, report, resume_file, seed_from_clock, PeerArgs};
 use crate::output::Output;
 
 /// Seed a torrent from data already on disk.
@@ -57,13 +57,17 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
     } else {
         root
     };
+    // Beside the data, where `spore get -o DIR` keeps it: a download seeded from its directory
+    // starts without a recheck. Where no directory can be made there (read-only data), every
+    // start rechecks.
+    let record = resume_file(&root, &source).ok();
     let options = Options {
         out_dir: root,
         peers: args.peers.peers,
         listen: Some(args.listen),
         seed_after: true,
         local_ip: args.peers.bind,
-        resume_file: None,
+        resume_file: record,
         seed: seed_from_clock(),
         seed_only: true,
         sequential: false,

@@ -1,7 +1,7 @@
 //! `spore seed` and `spore get` as a user runs them, and resume after `kill -9`: a download
 //! killed in the middle is restarted and fetches only the pieces it did not verify before. And
 //! streaming (`--sequential`): what has arrived part-way is the start of the file. And a torrent
-//! of more files than the usual soft limit on open files.
+//! of more files than the usual soft limit on open files, and a seed's resume record.
 //!
 //! The first download goes through a proxy (written here) that forwards only part of the
 //! seeder's bytes and then holds the connection silent, so the kill always lands mid-download.
@@ -49,9 +49,25 @@ fn spore() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spore"))
 }
 
-/// Starts `spore seed` of the fixture content and returns it with the address it serves on.
-fn start_seeder(net: u8, torrent: &Path) -> (Killed, SocketAddr) {
-    start_seeder_of(net, torrent, &shared_dir().join("fixtures/content"))
+/// A seeder of a copy of the single-file fixture (a seed writes its resume record beside its
+/// data, and the shared fixtures stay untouched).
+struct Seeder {
+    _process: Killed,
+    _data: tempfile::TempDir,
+}
+
+/// Starts `spore seed` of the single-file fixture torrent and returns it with the address it
+/// serves on.
+fn start_seeder(net: u8, torrent: &Path) -> (Seeder, SocketAddr) {
+    let data = tempfile::tempdir().unwrap();
+    let content = shared_dir().join("fixtures/content/single.bin");
+    std::fs::copy(content, data.path().join("single.bin")).unwrap();
+    let (process, addr) = start_seeder_of(net, torrent, data.path());
+    let seeder = Seeder {
+        _process: process,
+        _data: data,
+    };
+    (seeder, addr)
 }
 
 /// Starts `spore seed` of `data` and returns it with the address it serves on.
@@ -371,4 +387,42 @@ fn a_torrent_of_more_files_than_the_soft_open_files_limit_downloads() {
         let got = std::fs::read(out.path().join(&name)).unwrap();
         assert_eq!(got, vec![i as u8; 100 + i], "{name}");
     }
+}
+
+#[test]
+fn a_seed_trusts_its_resume_record_until_a_file_changes() {
+    let net = 54;
+    let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("single.bin");
+    std::fs::copy(shared_dir().join("fixtures/content/single.bin"), &file).unwrap();
+    // The first start checks every piece and records the result beside the data.
+    drop(start_seeder_of(net, &torrent, data.path()));
+    let records = std::fs::read_dir(data.path().join(".spore"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 1);
+    // One byte changed behind spore's back, size and modification time kept: the record is
+    // trusted, so the seed starts without hashing (a recheck would refuse this data).
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    let handle = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    handle.set_modified(modified).unwrap();
+    drop(start_seeder_of(net, &torrent, data.path()));
+    // A changed modification time: the record is not trusted, and the recheck finds the change.
+    handle
+        .set_modified(modified + Duration::from_secs(1))
+        .unwrap();
+    let output = spore()
+        .args(["seed"])
+        .arg(&torrent)
+        .arg(data.path())
+        .args(["--no-dht", "--listen", &format!("{}:0", ip(net, 2))])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not match the torrent"), "{stderr}");
 }

@@ -300,6 +300,11 @@ pub(super) async fn run(
             pieces: verified.len() as u32,
         });
     }
+    if options.seed_only {
+        // The next start of this seed trusts the record (while the files stay unchanged)
+        // instead of hashing everything again; saved now, so a killed seeder has it too.
+        save_seed_resume(&storage, &verified, &options).await;
+    }
     let info = &torrent.info;
     let geometry = Geometry::new(info.piece_length() as u32, info.total_size())
         .map_err(|_| Error::Unsupported("piece length above 4 GiB"))?;
@@ -476,7 +481,9 @@ async fn finish(
 ) -> Result<Summary, Error> {
     // Dropping the outboxes closes every connection.
     state.outboxes.clear();
-    if let Some(path) = &options.resume_file {
+    if options.seed_only {
+        save_seed_resume(&storage, &state.verified(), options).await;
+    } else if let Some(path) = &options.resume_file {
         disk::save_resume(storage, state.verified(), path).await?;
     }
     let progress = state.swarm.progress(clock.now());
@@ -487,6 +494,17 @@ async fn finish(
     summary.bytes_uploaded = progress.bytes_uploaded;
     summary.seconds = clock.now().as_micros() as f64 / 1e6;
     Ok(summary)
+}
+
+/// Saves a seed's resume record if it has a place for one. Not being able to is no reason to
+/// stop seeding (the data may sit on a read-only disk): the next start rechecks.
+async fn save_seed_resume(storage: &Arc<Storage>, verified: &[bool], options: &Options) {
+    let Some(path) = &options.resume_file else {
+        return;
+    };
+    if let Err(error) = disk::save_resume(storage.clone(), verified.to_vec(), path).await {
+        tracing::warn!(path = %path.display(), %error, "cannot save resume data");
+    }
 }
 
 #[cfg(test)]
