@@ -189,6 +189,11 @@ async fn show_progress(
         if let Some(bar) = &bar {
             let p = s.progress;
             bar.set_length(p.bytes_total);
+            if s.phase == Phase::Checking {
+                bar.set_position(s.bytes_checked);
+                bar.set_message("checking the data on disk");
+                continue;
+            }
             bar.set_position(p.bytes_have);
             bar.set_message(format!(
                 "↓ {}/s ↑ {}/s {} peers",

@@ -102,6 +102,9 @@ async fn spore_downloads_v2_magnet_from_libtorrent_over_bep52() {
 async fn libtorrent_from_spore(net: u8, fixture_name: &str, magnet: bool) {
     let path = fixture(fixture_name);
     let seeder = SporePeer::seed(&path, ip(net, 2), vec![]).await;
+    // Without a resume record the seed hashed all its data first, and said how far it got.
+    let total = load_torrent(&path).info.total_size();
+    assert_eq!(seeder.status.borrow().bytes_checked, total);
     let out = tempfile::tempdir().unwrap();
     let source = if magnet {
         fixture_magnet(fixture_name)

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use ::swarm::BlockDigest;
@@ -38,12 +39,14 @@ pub enum DiskDone {
 }
 
 /// Opens the storage and finds the verified pieces: trusted resume data if the files are
-/// unchanged since it was saved, nothing if no file existed, else a full recheck.
+/// unchanged since it was saved, nothing if no file existed, else a full recheck, counting the
+/// pieces it has hashed in `pieces_checked`.
 pub async fn open(
     torrent: Arc<Torrent>,
     root: &Path,
     resume_file: Option<&Path>,
     existing_only: bool,
+    pieces_checked: Arc<AtomicU32>,
 ) -> Result<(Arc<Storage>, Vec<bool>), Error> {
     let root = root.to_path_buf();
     let resume_file = resume_file.map(Path::to_path_buf);
@@ -65,7 +68,10 @@ pub async fn open(
         let verified = match resume {
             Some(resume) if resume.matches(&storage) => resume.verified,
             _ if !existed => vec![false; storage.layout().piece_count() as usize],
-            _ => storage.recheck(|i, data| torrent.verify_piece(i, data))?,
+            _ => storage.recheck(|i, data| {
+                pieces_checked.fetch_add(1, Ordering::Relaxed);
+                torrent.verify_piece(i, data)
+            })?,
         };
         Ok((Arc::new(storage), verified))
     })

@@ -81,6 +81,9 @@ pub struct Status {
     pub progress: Progress,
     /// Where the listener is bound (the port to announce), once bound.
     pub listen_addr: Option<SocketAddr>,
+    /// While [`Phase::Checking`] hashes data already on disk: how much of it is done (of
+    /// `progress.bytes_total`).
+    pub bytes_checked: u64,
 }
 
 impl Status {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -286,14 +287,7 @@ pub(super) async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send,
     clock: Clock,
 ) -> Result<Summary, Error> {
-    status.send_modify(|s| s.phase = Phase::Checking);
-    let (storage, verified) = disk::open(
-        torrent.clone(),
-        &options.out_dir,
-        options.resume_file.as_deref(),
-        options.seed_only,
-    )
-    .await?;
+    let (storage, verified) = open_with_progress(&torrent, &options, &status).await?;
     if options.seed_only && verified.iter().any(|ok| !ok) {
         return Err(Error::DataMismatch {
             valid: verified.iter().filter(|ok| **ok).count() as u32,
@@ -494,6 +488,44 @@ async fn finish(
     summary.bytes_uploaded = progress.bytes_uploaded;
     summary.seconds = clock.now().as_micros() as f64 / 1e6;
     Ok(summary)
+}
+
+/// Opens the storage (see [`disk::open`]) in the checking phase, reporting how much of the data
+/// already on disk has been hashed as it goes (a recheck of a large torrent takes minutes).
+async fn open_with_progress(
+    torrent: &Arc<Torrent>,
+    options: &Options,
+    status: &watch::Sender<Status>,
+) -> Result<(Arc<Storage>, Vec<bool>), Error> {
+    let info = &torrent.info;
+    let total = info.total_size();
+    status.send_modify(|s| {
+        s.phase = Phase::Checking;
+        s.progress.bytes_total = total;
+    });
+    let pieces_checked = Arc::new(AtomicU32::new(0));
+    let report = |pieces: u32| {
+        let bytes = (u64::from(pieces) * info.piece_length()).min(total);
+        status.send_if_modified(|s| std::mem::replace(&mut s.bytes_checked, bytes) != bytes);
+    };
+    let open = disk::open(
+        torrent.clone(),
+        &options.out_dir,
+        options.resume_file.as_deref(),
+        options.seed_only,
+        pieces_checked.clone(),
+    );
+    tokio::pin!(open);
+    let mut tick = tokio::time::interval(STATUS_INTERVAL);
+    loop {
+        tokio::select! {
+            opened = &mut open => {
+                report(pieces_checked.load(Ordering::Relaxed));
+                return opened;
+            }
+            _ = tick.tick() => report(pieces_checked.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// Saves a seed's resume record if it has a place for one. Not being able to is no reason to
