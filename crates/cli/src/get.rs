@@ -10,7 +10,7 @@ use node::swarm::{Options, Phase, Source, Status, Summary};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::output::Output;
+use crate::output::{print_line, Output};
 
 /// Download a torrent (file or magnet link) from peers.
 #[derive(clap::Args, Debug)]
@@ -179,11 +179,11 @@ async fn show_progress(
             announced = true;
             let addr = s.listen_addr.map(|a| a.to_string()).unwrap_or_default();
             if json {
-                println!("{}", serde_json::json!({ "seeding": addr }));
+                print_line(&serde_json::json!({ "seeding": addr }).to_string());
             } else if let Some(bar) = &bar {
                 bar.println(format!("seeding on {addr}"));
             } else {
-                println!("seeding on {addr}");
+                print_line(&format!("seeding on {addr}"));
             }
         }
         if let Some(bar) = &bar {

@@ -28,13 +28,13 @@ impl Output {
     pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
             match serde_json::to_string_pretty(value) {
-                Ok(text) => println!("{text}"),
+                Ok(text) => print_line(&text),
                 Err(err) => eprintln!("error: cannot serialise the result: {err}"),
             }
         } else {
             let text = human();
             if !text.is_empty() {
-                println!("{}", text.trim_end());
+                print_line(text.trim_end());
             }
         }
     }
@@ -43,10 +43,18 @@ impl Output {
     pub fn error(&self, err: &anyhow::Error) {
         let message = error_message(err);
         if self.json {
-            println!("{}", serde_json::json!({ "error": message }));
+            print_line(&serde_json::json!({ "error": message }).to_string());
         }
         eprintln!("error: {message}");
     }
+}
+
+/// Prints one line on stdout. A reader that went away (`spore ... | head -1`, a script that
+/// read the line it wanted) is not an error worth a panic: the line is dropped.
+pub fn print_line(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
 /// The error and its causes on one line, each said once: library errors often end their own

@@ -59,15 +59,34 @@ struct Seeder {
 /// Starts `spore seed` of the single-file fixture torrent and returns it with the address it
 /// serves on.
 fn start_seeder(net: u8, torrent: &Path) -> (Seeder, SocketAddr) {
-    let data = tempfile::tempdir().unwrap();
-    let content = shared_dir().join("fixtures/content/single.bin");
-    std::fs::copy(content, data.path().join("single.bin")).unwrap();
+    let (data, _) = copy_of_single();
     let (process, addr) = start_seeder_of(net, torrent, data.path());
     let seeder = Seeder {
         _process: process,
         _data: data,
     };
     (seeder, addr)
+}
+
+/// A copy of the single-file fixture's content in a fresh directory, and the file's path.
+fn copy_of_single() -> (tempfile::TempDir, PathBuf) {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("single.bin");
+    std::fs::copy(shared_dir().join("fixtures/content/single.bin"), &file).unwrap();
+    (data, file)
+}
+
+/// Flips the first byte of `file` (its size stays the same).
+fn flip_first_byte(file: &Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(file, &bytes).unwrap();
+}
+
+/// Sets the modification time of `file`.
+fn set_modified(file: &Path, time: std::time::SystemTime) {
+    let handle = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+    handle.set_modified(time).unwrap();
 }
 
 /// Starts `spore seed` of `data` and returns it with the address it serves on.
@@ -393,9 +412,7 @@ fn a_torrent_of_more_files_than_the_soft_open_files_limit_downloads() {
 fn a_seed_trusts_its_resume_record_until_a_file_changes() {
     let net = 54;
     let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
-    let data = tempfile::tempdir().unwrap();
-    let file = data.path().join("single.bin");
-    std::fs::copy(shared_dir().join("fixtures/content/single.bin"), &file).unwrap();
+    let (data, file) = copy_of_single();
     // The first start checks every piece and records the result beside the data.
     drop(start_seeder_of(net, &torrent, data.path()));
     let records = std::fs::read_dir(data.path().join(".spore"))
@@ -405,24 +422,57 @@ fn a_seed_trusts_its_resume_record_until_a_file_changes() {
     // One byte changed behind spore's back, size and modification time kept: the record is
     // trusted, so the seed starts without hashing (a recheck would refuse this data).
     let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
-    let mut bytes = std::fs::read(&file).unwrap();
-    bytes[0] ^= 0xff;
-    std::fs::write(&file, &bytes).unwrap();
-    let handle = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
-    handle.set_modified(modified).unwrap();
+    flip_first_byte(&file);
+    set_modified(&file, modified);
     drop(start_seeder_of(net, &torrent, data.path()));
     // A changed modification time: the record is not trusted, and the recheck finds the change.
-    handle
-        .set_modified(modified + Duration::from_secs(1))
+    set_modified(&file, modified + Duration::from_secs(1));
+    let refusal = seed_refusal(net, &torrent, data.path());
+    assert!(refusal.contains("does not match the torrent"), "{refusal}");
+}
+
+/// Runs `spore seed --json` of `data`, which must refuse to start; returns the error it printed.
+/// Bounded either way: a seed that starts prints its address first, and is then killed.
+fn seed_refusal(net: u8, torrent: &Path, data: &Path) -> String {
+    let mut child = Killed(
+        spore()
+            .args(["--json", "seed"])
+            .arg(torrent)
+            .arg(data)
+            .args(["--no-dht", "--listen", &format!("{}:0", ip(net, 2))])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
         .unwrap();
-    let output = spore()
-        .args(["seed"])
-        .arg(&torrent)
-        .arg(data.path())
-        .args(["--no-dht", "--listen", &format!("{}:0", ip(net, 2))])
-        .output()
+    let said: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("spore seed printed {line:?}"));
+    assert!(said.get("seeding").is_none(), "the seed started: {line}");
+    assert!(!child.0.wait().unwrap().success());
+    said["error"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_file_changed_while_seeding_is_rechecked_at_the_next_start() {
+    let net = 55;
+    let torrent = shared_dir().join("fixtures/torrents/libtorrent-v1-single.torrent");
+    let (data, file) = copy_of_single();
+    let (mut seeder, _) = start_seeder_of(net, &torrent, data.path());
+    // Changed while it seeds; then it is stopped cleanly (Ctrl-C), which must not record the
+    // changed file as verified.
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    flip_first_byte(&file);
+    set_modified(&file, modified + Duration::from_secs(2));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &seeder.0.id().to_string()])
+        .status()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("does not match the torrent"), "{stderr}");
+    assert!(interrupted.success());
+    assert!(seeder.0.wait().unwrap().success(), "Ctrl-C is a clean stop");
+    let refusal = seed_refusal(net, &torrent, data.path());
+    assert!(refusal.contains("does not match the torrent"), "{refusal}");
 }

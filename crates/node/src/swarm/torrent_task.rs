@@ -475,9 +475,9 @@ async fn finish(
 ) -> Result<Summary, Error> {
     // Dropping the outboxes closes every connection.
     state.outboxes.clear();
-    if options.seed_only {
-        save_seed_resume(&storage, &state.verified(), options).await;
-    } else if let Some(path) = &options.resume_file {
+    // A seed's record was saved when its check ended and still holds: saving it again would
+    // stamp files changed behind its back since then as verified.
+    if let Some(path) = options.resume_file.as_ref().filter(|_| !options.seed_only) {
         disk::save_resume(storage, state.verified(), path).await?;
     }
     let progress = state.swarm.progress(clock.now());
