@@ -136,7 +136,8 @@ impl Storage {
     /// machine that hands freed memory back to its host, filling fresh page-cache pages can cost
     /// more CPU than hashing the data (docs/BENCHMARKS.md, swarming), and a download has no use
     /// for the cached copy. The rest, and every direct write that fails, takes the cached path
-    /// in chunks.
+    /// in chunks, and its writeback starts at once, so that a later [`Storage::sync`] has little
+    /// left to wait for.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
         self.check_range(offset, data.len() as u64)?;
         for (file, file_offset, at, len) in self.layout.spans(offset, data.len() as u64) {
@@ -160,6 +161,7 @@ impl Storage {
                     .write_all_at(chunk, chunk_offset)
                     .map_err(|e| self.io_error(file, e))?;
             }
+            start_writeback(handle, rest_offset, rest.len() as u64);
         }
         Ok(())
     }
@@ -227,31 +229,6 @@ impl Storage {
         self.read_at(start, len)
     }
 
-    /// Starts writing the `len` bytes at `offset` in the stream to disk without waiting for
-    /// them, so that a later [`Storage::sync`] has little left to wait for. Only a hint: it
-    /// does nothing where the OS offers no such call, and its errors are not reported.
-    pub fn start_writeback(&self, offset: u64, len: u64) {
-        if self.check_range(offset, len).is_err() {
-            return;
-        }
-        #[cfg(target_os = "linux")]
-        for (file, file_offset, _, span) in self.layout.spans(offset, len) {
-            if let Some(handle) = &self.handles[file] {
-                // On Linux, DONTNEED on freshly written (dirty) pages starts their writeback
-                // and keeps them cached: only clean pages are dropped, and these are not clean
-                // yet. It is the one way to say "write this soon" without unsafe code.
-                let _ = rustix::fs::fadvise(
-                    handle,
-                    file_offset,
-                    std::num::NonZeroU64::new(span as u64),
-                    rustix::fs::Advice::DontNeed,
-                );
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = (offset, len);
-    }
-
     /// Flushes written data to disk.
     pub fn sync(&self) -> Result<(), Error> {
         for (file, handle) in self.handles.iter().enumerate() {
@@ -275,6 +252,21 @@ impl Storage {
             })
             .collect()
     }
+}
+
+/// Starts writing `len` freshly written bytes at `offset` of `file` to disk without waiting for
+/// them. Only a hint: it does nothing where the OS offers no such call, and its errors are not
+/// reported.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        // On Linux, DONTNEED on freshly written (dirty) pages starts their writeback and keeps
+        // them cached: only clean pages are dropped, and these are not clean yet. It is the one
+        // way to say "write this soon" without unsafe code.
+        let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 /// Bytes from the start of `data` that can be written directly at `file_offset`: a multiple of
@@ -354,9 +346,6 @@ mod tests {
         assert!(storage.read_block(2, 2, 3).is_err());
         assert!(storage.write_at(30, &[0; 7]).is_err());
 
-        // Starting writeback (pad and empty files included) changes nothing that can be read.
-        storage.start_writeback(0, 36);
-        storage.start_writeback(30, 7);
         storage.sync().unwrap();
         assert_eq!(storage.read_at(0, 36).unwrap(), expected);
         assert!(!dir.path().join("t/.pad").exists());

@@ -286,10 +286,7 @@ fn write_pieces(
     {
         let written = if valid {
             let start = u64::from(job.index) * torrent.info.piece_length();
-            let written = storage.write_at(start, &job.data);
-            // Disk writes overlap the download instead of all waiting for the final sync.
-            storage.start_writeback(start, job.data.len() as u64);
-            written
+            storage.write_at(start, &job.data)
         } else {
             Ok(())
         };

@@ -154,7 +154,8 @@ pub async fn fetch(
             }
             _ = redial.tick() => {
                 let room = METADATA_PEERS_MAX.saturating_sub(outboxes.len());
-                for addr in book.next_dials(room, |ip| liars.contains(&ip)) {
+                // Still fetching metadata: nothing is complete yet.
+                for addr in book.next_dials(room, false, |ip| liars.contains(&ip)) {
                     next_key += 1;
                     let dial = dial(next_key, addr, ours, options.local_ip, reports_tx.clone(), dials_tx.clone());
                     tokio::spawn(dial);

@@ -37,8 +37,6 @@ pub struct PeerBook {
     connected: BTreeSet<SocketAddr>,
     ours: Option<SocketAddr>,
     local_ip: Option<IpAddr>,
-    /// We have every piece.
-    seeding: bool,
 }
 
 impl PeerBook {
@@ -103,8 +101,14 @@ impl PeerBook {
     }
 
     /// Addresses to dial now (marked as being dialled), at most `room` of them, skipping those
-    /// for which `banned` holds.
-    pub fn next_dials(&mut self, room: usize, banned: impl Fn(IpAddr) -> bool) -> Vec<SocketAddr> {
+    /// for which `banned` holds, and, when `seeding` (we have every piece), those we have been
+    /// connected to.
+    pub fn next_dials(
+        &mut self,
+        room: usize,
+        seeding: bool,
+        banned: impl Fn(IpAddr) -> bool,
+    ) -> Vec<SocketAddr> {
         let room = room.saturating_sub(self.dialing.len());
         let mut dials = Vec::new();
         for (&addr, entry) in &mut self.known {
@@ -112,7 +116,7 @@ impl PeerBook {
                 break;
             }
             if entry.attempts >= entry.attempts_max
-                || (self.seeding && entry.was_connected)
+                || (seeding && entry.was_connected)
                 || self.dialing.contains(&addr)
                 || self.connected.contains(&addr)
                 || banned(addr.ip())
@@ -143,11 +147,6 @@ impl PeerBook {
         }
     }
 
-    /// Whether we have every piece (then peers we have been connected to are not dialled again).
-    pub fn set_seeding(&mut self, seeding: bool) {
-        self.seeding = seeding;
-    }
-
     /// The connection to or from `addr` closed.
     pub fn on_disconnected(&mut self, addr: SocketAddr) {
         self.connected.remove(&addr);
@@ -169,17 +168,26 @@ mod tests {
         assert!(book.add_discovered(addr("127.0.0.2:7001")));
         assert!(!book.add_discovered(addr("127.0.0.2:7001")), "deduplicated");
         assert!(book.add_configured(addr("127.0.0.3:7001")));
-        assert_eq!(book.next_dials(1, |_| false), vec![addr("127.0.0.2:7001")]);
         assert_eq!(
-            book.next_dials(1, |_| false),
+            book.next_dials(1, false, |_| false),
+            vec![addr("127.0.0.2:7001")]
+        );
+        assert_eq!(
+            book.next_dials(1, false, |_| false),
             vec![],
             "room is taken by the dial"
         );
-        assert_eq!(book.next_dials(5, |_| false), vec![addr("127.0.0.3:7001")]);
+        assert_eq!(
+            book.next_dials(5, false, |_| false),
+            vec![addr("127.0.0.3:7001")]
+        );
         book.dial_ended(addr("127.0.0.2:7001"), true);
         book.on_connected(addr("127.0.0.2:7001"));
         book.dial_ended(addr("127.0.0.3:7001"), false);
-        assert_eq!(book.next_dials(5, |_| false), vec![addr("127.0.0.3:7001")]);
+        assert_eq!(
+            book.next_dials(5, false, |_| false),
+            vec![addr("127.0.0.3:7001")]
+        );
     }
 
     #[test]
@@ -188,17 +196,21 @@ mod tests {
         let (finished, never_reached) = (addr("127.0.0.2:7001"), addr("127.0.0.3:7001"));
         book.add_configured(finished);
         book.add_configured(never_reached);
-        book.set_seeding(true);
-        assert_eq!(book.next_dials(5, |_| false), vec![finished, never_reached]);
+        assert_eq!(
+            book.next_dials(5, true, |_| false),
+            vec![finished, never_reached]
+        );
         book.dial_ended(finished, true);
         book.dial_ended(never_reached, false);
         book.on_connected(finished);
         book.on_disconnected(finished);
-        assert_eq!(book.next_dials(5, |_| false), vec![never_reached]);
+        assert_eq!(book.next_dials(5, true, |_| false), vec![never_reached]);
         book.dial_ended(never_reached, false);
         // A downloading task dials it again: it may have what we lack.
-        book.set_seeding(false);
-        assert_eq!(book.next_dials(5, |_| false), vec![finished, never_reached]);
+        assert_eq!(
+            book.next_dials(5, false, |_| false),
+            vec![finished, never_reached]
+        );
     }
 
     #[test]
@@ -209,7 +221,7 @@ mod tests {
         book.add_discovered(addr("127.0.0.9:7001"));
         let mut dials = 0;
         for _ in 0..100 {
-            for a in book.next_dials(10, |ip| ip == addr("127.0.0.9:1").ip()) {
+            for a in book.next_dials(10, false, |ip| ip == addr("127.0.0.9:1").ip()) {
                 assert_eq!(a, peer);
                 dials += 1;
                 book.dial_ended(a, false);
@@ -217,6 +229,10 @@ mod tests {
         }
         assert_eq!(dials, DISCOVERED_DIAL_ATTEMPTS_MAX);
         book.add_discovered(peer);
-        assert_eq!(book.next_dials(10, |_| false).len(), 2, "one more try each");
+        assert_eq!(
+            book.next_dials(10, false, |_| false).len(),
+            2,
+            "one more try each"
+        );
     }
 }

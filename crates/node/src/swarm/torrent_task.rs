@@ -209,7 +209,11 @@ impl State {
             0
         };
         let swarm = &self.swarm;
-        for addr in self.book.next_dials(room, |ip| swarm.is_banned(ip)) {
+        let seeding = swarm.is_complete();
+        for addr in self
+            .book
+            .next_dials(room, seeding, |ip| swarm.is_banned(ip))
+        {
             let done = done.clone();
             tokio::spawn(async move {
                 match Transport::Tcp.connect(addr, local_ip).await {
@@ -375,7 +379,6 @@ pub(super) async fn run(
     tokio::pin!(shutdown);
     loop {
         state.drain();
-        state.book.set_seeding(state.swarm.is_complete());
         if std::mem::take(&mut state.dial_wanted) {
             state.dial_more(ours, options.local_ip, &handshakes_tx);
         }
